@@ -1,0 +1,170 @@
+"""``GeoTIFFDataset``: read and write georeferenced rasters, eagerly or as a lazy handle for windowed reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from kedro.io import AbstractDataset
+from kedro_datasets._typing import ImagePreview
+from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
+
+from footprints.atomic import atomic_path
+from footprints.errors import InputError
+from footprints.geo import is_rotated
+
+
+@dataclass
+class Raster:
+    """Pixels (bands x rows x cols) and the rasterio profile that places them on the map."""
+
+    array: np.ndarray
+    profile: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def transform(self):
+        return self.profile["transform"]
+
+    @property
+    def crs(self):
+        return self.profile["crs"]
+
+
+@dataclass
+class RasterSource:
+    """A GeoTIFF on disk, opened only for metadata; ``read`` fetches one window at a time.
+
+    Reading window by window is what keeps tiling memory flat however large the raster is.
+    """
+
+    path: Path
+    profile: dict[str, Any]
+
+    def read(self, window: Window | None = None, masks: bool = False) -> np.ndarray:
+        """Pixels of a window (padded with nodata/0 past the edges), or their validity masks if ``masks``."""
+        with rasterio.open(self.path) as src:
+            if masks:
+                return src.read_masks(window=window, boundless=True)
+            fill = src.nodata if src.nodata is not None else 0
+            return src.read(window=window, boundless=True, fill_value=fill)
+
+
+def open_profile(path: Path) -> dict[str, Any]:
+    """The profile of a GeoTIFF, or one clear ``InputError`` naming the file when it cannot be used."""
+    try:
+        with rasterio.open(path) as src:
+            profile = dict(src.profile)
+            profile.update(width=src.width, height=src.height, count=src.count, bounds=tuple(src.bounds))
+            driver = src.driver
+            if src.count:
+                src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))  # catches truncated files
+    except RasterioIOError as err:
+        raise InputError(f"{path}: cannot read as a GeoTIFF ({_first_line(err)}); "
+                         "check the file is a complete GeoTIFF") from None
+    if driver != "GTiff":
+        raise InputError(f"{path}: is a {driver} file, not a GeoTIFF; convert it with gdal_translate")
+    if profile.get("crs") is None:
+        raise InputError(f"{path}: raster has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and re-run")
+    if is_rotated(profile["transform"]):
+        raise InputError(f"{path}: raster has rotation terms in its geotransform; warp it to a north-up grid "
+                         "(gdalwarp) first")
+    return profile
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+class GeoTIFFDataset(AbstractDataset[Raster, Raster | RasterSource]):
+    """A georeferenced GeoTIFF: loads ``Raster`` (pixels + profile) or, with ``lazy: true``, a
+    ``RasterSource`` handle for windowed reads; saves a ``Raster`` atomically (temp file + rename).
+
+    Example catalog entries::
+
+        raw_images:
+          type: partitions.PartitionedDataset
+          path: data/01_raw/images
+          filename_suffix: .tif
+          dataset:
+            type: footprints.datasets.raster.GeoTIFFDataset
+            lazy: true
+
+        one_tile:
+          type: footprints.datasets.raster.GeoTIFFDataset
+          filepath: data/02_intermediate/tiles/tanzania_sample_r00000_c00000.tif
+          save_args: {compress: deflate}
+
+    Example in Python::
+
+        ds = GeoTIFFDataset(filepath="tile.tif")
+        ds.save(Raster(array, profile))
+        raster = ds.load()
+    """
+
+    DEFAULT_SAVE_ARGS: dict[str, Any] = {"compress": "deflate", "tiled": True, "blockxsize": 256,
+                                         "blockysize": 256}
+
+    def __init__(self, *, filepath: str, lazy: bool = False, save_args: dict[str, Any] | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = Path(filepath)
+        self._lazy = lazy
+        self._save_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
+        self.metadata = metadata
+
+    def load(self) -> Raster | RasterSource:
+        profile = open_profile(self._filepath)
+        source = RasterSource(self._filepath, profile)
+        return source if self._lazy else Raster(source.read(), profile)
+
+    def save(self, data: Raster) -> None:
+        profile = {k: v for k, v in data.profile.items() if k not in {"bounds", "blockxsize", "blockysize",
+                                                                      "tiled", "compress", "interleave"}}
+        count, height, width = data.array.shape
+        profile.update(driver="GTiff", count=count, height=height, width=width, dtype=data.array.dtype.name)
+        args = dict(self._save_args)
+        if min(height, width) < max(args.get("blockxsize", 0), args.get("blockysize", 0)):
+            args.update(tiled=False)
+            args.pop("blockxsize", None)
+            args.pop("blockysize", None)
+        with atomic_path(self._filepath) as tmp, rasterio.open(tmp, "w", **profile, **args) as dst:
+            dst.write(data.array)
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "lazy": self._lazy, "save_args": self._save_args}
+
+    def preview(self) -> ImagePreview:
+        """A small RGB quick-look of the raster for kedro-viz (decimated read, first three bands)."""
+        return ImagePreview(quicklook_png(self._filepath))
+
+
+def quicklook_png(path: Path, size: int = 256) -> str:
+    """Base64 PNG of the first three bands, stretched to 2-98 %, read decimated to ``size`` pixels."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    with rasterio.open(path) as src:
+        scale = max(src.width, src.height) / size
+        shape = (min(3, src.count), max(1, int(src.height / scale)), max(1, int(src.width / scale)))
+        bands = src.read(list(range(1, shape[0] + 1)), out_shape=shape).astype(float)
+    rgb = stretch(bands)
+    buffer = io.BytesIO()
+    plt.imsave(buffer, rgb if rgb.shape[2] == 3 else rgb[..., 0], format="png", cmap="gray")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def stretch(bands: np.ndarray) -> np.ndarray:
+    """Bands (C x H x W) to an H x W x C float image in [0, 1], 2-98 % percentile stretch per band."""
+    out = np.empty(bands.shape[1:] + (bands.shape[0],), dtype=float)
+    for i, band in enumerate(bands):
+        lo, hi = np.percentile(band, [2, 98])
+        out[..., i] = np.clip((band - lo) / max(hi - lo, 1e-9), 0, 1)
+    return out

@@ -1,0 +1,49 @@
+"""What a label database offers the pipelines, whichever engine holds it (GeoPackage file or PostGIS).
+
+A lazy handle lets the per-tile label query run where the data lives: one spatial join over the whole tile
+index, never one query per tile and never the whole table pulled into Python first.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import geopandas as gpd
+import shapely
+from pyproj import CRS
+from shapely.geometry import MultiPolygon
+
+from footprints.geo import polygonal_parts
+
+TILE_KEY = "tile_id"
+
+
+class SpatialTable(Protocol):
+    """A table of geometries with a spatial index."""
+
+    crs: CRS | None
+
+    def read(self, bbox: tuple[float, float, float, float] | None = None) -> gpd.GeoDataFrame:
+        """Rows whose geometry intersects ``bbox`` (all rows when None), with their CRS."""
+
+    def clip_to(self, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Each row intersecting each tile footprint, clipped to it, as ``tile_id`` + row attributes."""
+
+
+def finish_clip(clipped: gpd.GeoDataFrame, sort_by: list[str]) -> gpd.GeoDataFrame:
+    """Keep only the polygonal part of each clipped geometry and drop what is left empty.
+
+    An intersection with a tile edge can add slivers of lines or points (a building touching the border);
+    both engines return those, and both go through this one function so they agree row for row.
+    """
+    geoms = [_polygonal(g) for g in clipped.geometry]
+    clipped = clipped.set_geometry(gpd.GeoSeries(geoms, index=clipped.index, crs=clipped.crs))
+    clipped = clipped[~clipped.geometry.is_empty & (clipped.geometry.area > 0)]
+    return clipped.sort_values(sort_by, kind="stable").reset_index(drop=True)
+
+
+def _polygonal(geom):
+    parts = polygonal_parts(shapely.make_valid(geom) if geom is not None and not geom.is_valid else geom)
+    if not parts:
+        return MultiPolygon()
+    return parts[0] if len(parts) == 1 else MultiPolygon(parts)

@@ -1,0 +1,113 @@
+"""``VectorFileDataset``: GeoJSON / GeoPackage layers, written atomically, optionally loaded as a queryable table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+from kedro.io import AbstractDataset
+from kedro_datasets._typing import TablePreview
+from pyproj import CRS
+
+from footprints.atomic import atomic_path
+from footprints.datasets.spatial_table import TILE_KEY, finish_clip
+from footprints.errors import InputError
+
+
+class GeoPackageTable:
+    """A GeoPackage layer seen as a ``SpatialTable``: bbox reads use the file's R-tree index."""
+
+    def __init__(self, path: Path, layer: str | None) -> None:
+        self.path, self.layer = path, layer
+        self.crs = CRS.from_user_input(pyogrio.read_info(path, layer=layer)["crs"])
+
+    def read(self, bbox: tuple[float, float, float, float] | None = None) -> gpd.GeoDataFrame:
+        return gpd.read_file(self.path, layer=self.layer, bbox=bbox, engine="pyogrio")
+
+    def clip_to(self, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Spatial join (STRtree) of the rows with the tile footprints, then one vectorised intersection."""
+        rows = self.read(bbox=tuple(tiles.total_bounds)) if len(tiles) else self.read().iloc[:0]
+        pairs = gpd.sjoin(rows, tiles[[TILE_KEY, "geometry"]], predicate="intersects", how="inner")
+        footprints = tiles.set_index(TILE_KEY).geometry.loc[pairs[TILE_KEY]].values
+        clipped = pairs.drop(columns="index_right").set_geometry(
+            shapely.intersection(pairs.geometry.values, footprints), crs=rows.crs)
+        columns = [TILE_KEY] + [c for c in rows.columns if c != "geometry"] + ["geometry"]
+        return finish_clip(clipped[columns], sort_by=[TILE_KEY, *rows.columns[:1]])
+
+
+class VectorFileDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | GeoPackageTable]):
+    """A vector layer in a file (GeoJSON, GeoPackage, anything pyogrio writes), saved via temp file + rename.
+
+    With ``lazy: true`` (GeoPackage only) ``load`` returns a ``GeoPackageTable`` handle whose ``clip_to``
+    answers the per-tile label query without loading unrelated rows.
+
+    Example catalog entries::
+
+        tile_index:
+          type: footprints.datasets.vector.VectorFileDataset
+          filepath: data/02_intermediate/tile_index.gpkg
+          layer: tile_index
+
+        label_database:
+          type: footprints.datasets.vector.VectorFileDataset
+          filepath: data/03_primary/labels.gpkg
+          layer: labels
+          lazy: true
+
+    Example in Python::
+
+        VectorFileDataset(filepath="out.geojson").save(gdf)
+    """
+
+    def __init__(self, *, filepath: str, layer: str | None = None, lazy: bool = False,
+                 load_args: dict[str, Any] | None = None, save_args: dict[str, Any] | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = Path(filepath)
+        self._layer = layer
+        self._lazy = lazy
+        self._load_args = load_args or {}
+        self._save_args = save_args or {}
+        self.metadata = metadata
+
+    def load(self) -> gpd.GeoDataFrame | GeoPackageTable:
+        if not self._filepath.is_file():
+            raise InputError(f"{self._filepath}: file not found")
+        if self._lazy:
+            return GeoPackageTable(self._filepath, self._layer)
+        try:
+            return gpd.read_file(self._filepath, layer=self._layer, engine="pyogrio", **self._load_args)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as err:
+            raise InputError(f"{self._filepath}: cannot read as a vector file "
+                             f"({str(err).splitlines()[0]})") from None
+
+    def save(self, data: gpd.GeoDataFrame) -> None:
+        data = _with_plain_columns(data)
+        with atomic_path(self._filepath) as tmp:
+            data.to_file(tmp, layer=self._layer, engine="pyogrio", **self._save_args)
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "layer": self._layer, "lazy": self._lazy}
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        """The first rows as a table for kedro-viz, geometry shown as WKT."""
+        frame = gpd.read_file(self._filepath, layer=self._layer, engine="pyogrio", max_features=nrows)
+        frame = pd.DataFrame(frame.assign(geometry=frame.geometry.to_wkt(rounding_precision=2)))
+        return TablePreview(frame.to_dict(orient="split"))
+
+
+def _with_plain_columns(data: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Lists and dicts (tile ids, scores) cannot be stored in a GeoPackage column: store them as JSON text."""
+    import json
+
+    data = data.copy()
+    for column in data.columns:
+        if column != data.geometry.name and data[column].map(lambda v: isinstance(v, (list, dict))).any():
+            data[column] = data[column].map(json.dumps)
+    return data
