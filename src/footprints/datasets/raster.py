@@ -24,6 +24,7 @@ class Raster:
 
     array: np.ndarray
     profile: dict[str, Any] = field(default_factory=dict)
+    mask: np.ndarray | None = None  # GDAL dataset mask: 0 = no data (nodata or padding), 255 = valid
 
     @property
     def transform(self):
@@ -44,13 +45,21 @@ class RasterSource:
     path: Path
     profile: dict[str, Any]
 
-    def read(self, window: Window | None = None, masks: bool = False) -> np.ndarray:
-        """Pixels of a window (padded with nodata/0 past the edges), or their validity masks if ``masks``."""
+    def read(self, window: Window | None = None) -> Raster:
+        """Pixels and validity mask of a window, padded with nodata (mask 0) past the raster edges."""
         with rasterio.open(self.path) as src:
-            if masks:
-                return src.read_masks(window=window, boundless=True)
             fill = src.nodata if src.nodata is not None else 0
-            return src.read(window=window, boundless=True, fill_value=fill)
+            array = src.read(window=window, boundless=window is not None, fill_value=fill)
+            mask = src.dataset_mask(window=window, boundless=window is not None)
+            transform = src.window_transform(window) if window is not None else src.transform
+        profile = {**self.profile, "transform": transform, "height": array.shape[1], "width": array.shape[2]}
+        return Raster(array, profile, mask)
+
+    def valid_fraction(self, window: Window) -> float:
+        """Share of valid pixels in a window (nodata and padding past the edge count as invalid)."""
+        with rasterio.open(self.path) as src:
+            mask = src.dataset_mask(window=window, boundless=True)
+        return float(np.count_nonzero(mask)) / mask.size
 
 
 def open_profile(path: Path) -> dict[str, Any]:
@@ -118,7 +127,7 @@ class GeoTIFFDataset(AbstractDataset[Raster, Raster | RasterSource]):
     def load(self) -> Raster | RasterSource:
         profile = open_profile(self._filepath)
         source = RasterSource(self._filepath, profile)
-        return source if self._lazy else Raster(source.read(), profile)
+        return source if self._lazy else source.read()
 
     def save(self, data: Raster) -> None:
         profile = {k: v for k, v in data.profile.items() if k not in {"bounds", "blockxsize", "blockysize",
@@ -130,8 +139,11 @@ class GeoTIFFDataset(AbstractDataset[Raster, Raster | RasterSource]):
             args.update(tiled=False)
             args.pop("blockxsize", None)
             args.pop("blockysize", None)
-        with atomic_path(self._filepath) as tmp, rasterio.open(tmp, "w", **profile, **args) as dst:
-            dst.write(data.array)
+        with atomic_path(self._filepath) as tmp:
+            with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **profile, **args) as dst:
+                dst.write(data.array)
+                if data.mask is not None and not data.mask.all():
+                    dst.write_mask(data.mask)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()

@@ -1,0 +1,96 @@
+"""Nodes of the preprocessing pipeline.
+
+Tiles are returned as lazy callables: ``PartitionedDataset`` calls each one while saving, so a single
+window is in memory at a time and peak memory does not grow with the raster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import geopandas as gpd
+from pyproj import CRS
+from tqdm.auto import tqdm
+
+from footprints.datasets.raster import Raster, RasterSource
+from footprints.errors import InputError
+from footprints.geo import TileSpec, check_tiling, footprint, iter_tiles, reproject
+
+log = logging.getLogger(__name__)
+
+INDEX_COLUMNS = ["tile_id", "image_id", "row_off", "col_off", "width", "height", "transform", "crs",
+                 "valid_fraction", "image_sha256", "geometry"]
+
+
+def tile_images(raw_images: dict[str, Callable[[], RasterSource]], params: dict[str, Any]
+                ) -> tuple[dict[str, Callable[[], Raster]], gpd.GeoDataFrame]:
+    """Plan the tiles of every raw image and index them.
+
+    Args:
+        raw_images: partition id (image id) -> loader of a lazy ``RasterSource``.
+        params: ``tile_size``, ``overlap`` (pixels), ``min_valid_fraction`` (tiles with less valid data are
+            skipped), ``working_crs`` (CRS of the index footprints; null = the first image's CRS).
+
+    Returns:
+        tile id -> callable producing the tile ``Raster``; the tile index, one row per kept tile.
+    """
+    tile_size, overlap = params["tile_size"], params["overlap"]
+    check_tiling(tile_size, overlap)
+    if not raw_images:
+        raise InputError("no raw images found: put GeoTIFFs (.tif) in data/01_raw/images")
+    sources = {image_id: load() for image_id, load in sorted(raw_images.items())}
+    working_crs = CRS.from_user_input(params.get("working_crs") or next(iter(sources.values())).profile["crs"])
+    tiles: dict[str, Callable[[], Raster]] = {}
+    rows = []
+    for image_id, source in sources.items():
+        image_rows = _index_image(image_id, source, params, working_crs)
+        rows.extend(image_rows)
+        tiles.update({row["tile_id"]: partial(read_tile, source, row["spec"]) for row in image_rows})
+    index = gpd.GeoDataFrame([{k: r[k] for k in INDEX_COLUMNS} for r in rows], columns=INDEX_COLUMNS,
+                             geometry="geometry", crs=working_crs)
+    log.info("planned %d tiles of %d px (overlap %d) from %d images", len(index), tile_size, overlap,
+             len(sources))
+    return tiles, index
+
+
+def _index_image(image_id: str, source: RasterSource, params: dict[str, Any], working_crs: CRS
+                 ) -> list[dict[str, Any]]:
+    """One index row per tile of an image that holds enough valid pixels."""
+    profile = source.profile
+    specs = list(iter_tiles(image_id, profile["width"], profile["height"], profile["transform"],
+                            params["tile_size"], params["overlap"]))
+    digest = file_sha256(source)
+    rows = []
+    for spec in tqdm(specs, desc=f"indexing {image_id}", unit="tile", leave=False):
+        valid = source.valid_fraction(spec.window)
+        if valid < params["min_valid_fraction"]:
+            continue
+        shape = footprint(spec.transform, spec.size, spec.size)
+        rows.append({"tile_id": spec.tile_id, "image_id": image_id, "row_off": spec.row_off,
+                     "col_off": spec.col_off, "width": spec.size, "height": spec.size,
+                     "transform": json.dumps(list(spec.transform)[:6]), "crs": profile["crs"].to_string(),
+                     "valid_fraction": round(valid, 6), "image_sha256": digest,
+                     "geometry": reproject([shape], profile["crs"], working_crs)[0], "spec": spec})
+    if not rows:
+        log.warning("%s: no tile has %.0f%% valid pixels; the image is skipped", source.path,
+                    100 * params["min_valid_fraction"])
+    return rows
+
+
+def read_tile(source: RasterSource, spec: TileSpec) -> Raster:
+    """Pixels of one tile, padded with nodata past the image edge, with the tile's own transform."""
+    return source.read(spec.window)
+
+
+def file_sha256(source: RasterSource, chunk: int = 1 << 22) -> str:
+    """Content hash of a raster file, kept in the tile index so unchanged images can be recognised."""
+    digest = hashlib.sha256()
+    with open(source.path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
