@@ -7,8 +7,10 @@ Pixel coordinates follow rasterio: (col, row) = (x, y), origin at the top-left c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -41,6 +43,24 @@ class TileSpec:
     @property
     def window(self) -> Window:
         return Window(self.col_off, self.row_off, self.size, self.size)
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """The georeference of a stored tile: enough to place its pixels on the map."""
+
+    tile_id: str
+    image_id: str
+    transform: Affine
+    crs: CRS
+    height: int
+    width: int
+
+    @classmethod
+    def from_index_row(cls, row: Any) -> TileGrid:
+        """From a tile-index row (``transform`` stored as JSON text of the six affine coefficients)."""
+        return cls(row.tile_id, row.image_id, Affine(*json.loads(row.transform)), CRS.from_user_input(row.crs),
+                   int(row.height), int(row.width))
 
 
 def tile_id(image_id: str, row_off: int, col_off: int) -> str:

@@ -56,9 +56,14 @@ class RasterSource:
         return Raster(array, profile, mask)
 
     def valid_fraction(self, window: Window) -> float:
-        """Share of valid pixels in a window (nodata and padding past the edge count as invalid)."""
+        """Share of valid (not nodata) pixels in the part of a window that lies inside the raster.
+
+        Padding past the raster edge does not count: an edge tile holding a thin strip of real pixels is
+        the only tile that sees them, so it must not be skipped for being mostly padding.
+        """
         with rasterio.open(self.path) as src:
-            mask = src.dataset_mask(window=window, boundless=True)
+            inside = window.intersection(Window(0, 0, src.width, src.height))
+            mask = src.dataset_mask(window=inside)
         return float(np.count_nonzero(mask)) / mask.size
 
 

@@ -6,7 +6,6 @@ outside every raster) gets a row in the label report: nothing is dropped or chan
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -16,14 +15,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from affine import Affine
-from pyproj import CRS
 
 from footprints.classes import CLASS_NAMES
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.spatial_table import SpatialTable
 from footprints.errors import InputError
-from footprints.geo import rasterize_instances, reproject
+from footprints.geo import TileGrid, rasterize_instances, reproject
 
 log = logging.getLogger(__name__)
 
@@ -166,20 +163,14 @@ def build_instance_masks(tile_instances: gpd.GeoDataFrame, labelled_tile_index: 
     """One lazy mask builder per tile (saved one at a time by ``PartitionedDataset``)."""
     groups = dict(list(tile_instances.groupby("tile_id")))
     empty = tile_instances.iloc[:0]
-    return {row.tile_id: partial(rasterise_tile, groups.get(row.tile_id, empty), tile_grid(row))
+    return {row.tile_id: partial(rasterise_tile, groups.get(row.tile_id, empty), TileGrid.from_index_row(row))
             for row in labelled_tile_index.itertuples()}
 
 
-def tile_grid(row: Any) -> tuple[Affine, CRS, tuple[int, int]]:
-    """The transform, CRS and shape of a tile, from its tile-index row."""
-    return Affine(*json.loads(row.transform)), CRS.from_user_input(row.crs), (int(row.height), int(row.width))
-
-
-def rasterise_tile(instances: gpd.GeoDataFrame, grid: tuple[Affine, CRS, tuple[int, int]]) -> InstanceMasks:
+def rasterise_tile(instances: gpd.GeoDataFrame, grid: TileGrid) -> InstanceMasks:
     """Masks of a tile's instances in the tile's pixel grid; instances too small to cover a pixel drop out."""
-    transform, crs, shape = grid
-    geoms = reproject(instances.geometry.values, instances.crs or crs, crs)
-    masks = rasterize_instances(geoms, transform, shape)
+    geoms = reproject(instances.geometry.values, instances.crs or grid.crs, grid.crs)
+    masks = rasterize_instances(geoms, grid.transform, (grid.height, grid.width))
     keep = masks.any(axis=(1, 2))
     return InstanceMasks(masks[keep], instances.class_id.to_numpy(dtype=np.int64)[keep],
                          instances.label_id.to_numpy(dtype=np.int64)[keep])

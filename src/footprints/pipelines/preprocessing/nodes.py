@@ -23,6 +23,7 @@ from footprints.geo import TileSpec, check_tiling, footprint, iter_tiles, reproj
 
 log = logging.getLogger(__name__)
 
+# geometry: the part of the tile inside its image (padding excluded), in the working CRS.
 INDEX_COLUMNS = ["tile_id", "image_id", "row_off", "col_off", "width", "height", "transform", "crs",
                  "valid_fraction", "image_sha256", "geometry"]
 
@@ -65,12 +66,13 @@ def _index_image(image_id: str, source: RasterSource, params: dict[str, Any], wo
     specs = list(iter_tiles(image_id, profile["width"], profile["height"], profile["transform"],
                             params["tile_size"], params["overlap"]))
     digest = file_sha256(source)
+    image_area = footprint(profile["transform"], profile["width"], profile["height"])
     rows = []
     for spec in tqdm(specs, desc=f"indexing {image_id}", unit="tile", leave=False):
         valid = source.valid_fraction(spec.window)
         if valid < params["min_valid_fraction"]:
             continue
-        shape = footprint(spec.transform, spec.size, spec.size)
+        shape = footprint(spec.transform, spec.size, spec.size).intersection(image_area)
         rows.append({"tile_id": spec.tile_id, "image_id": image_id, "row_off": spec.row_off,
                      "col_off": spec.col_off, "width": spec.size, "height": spec.size,
                      "transform": json.dumps(list(spec.transform)[:6]), "crs": profile["crs"].to_string(),
