@@ -31,3 +31,28 @@ def sample_image() -> Path:
 @pytest.fixture(scope="session")
 def sample_labels() -> Path:
     return SAMPLE_LABELS
+
+
+def write_raster(path: Path, width: int = 300, height: int = 200, count: int = 3, dtype: str = "uint8",
+                 crs: str | None = "EPSG:32737", nodata: float | None = None, transform=None,
+                 fill=None) -> Path:
+    """A real GeoTIFF written with rasterio: gradient pixels, north-up 0.5 m grid in UTM 37S by default."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    transform = transform or Affine(0.5, 0, 532850.0, 0, -0.5, 9366850.0)
+    data = fill if fill is not None else (
+        np.indices((height, width)).sum(axis=0) % 200 + np.arange(count)[:, None, None]).astype(dtype)
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype=dtype,
+                       crs=crs, transform=transform, nodata=nodata) as dst:
+        dst.write(np.broadcast_to(data, (count, height, width)))
+    return path
+
+
+@pytest.fixture
+def make_raster(tmp_path):
+    """Factory of real GeoTIFFs in the test's temp dir."""
+    def factory(name: str = "image.tif", **kwargs) -> Path:
+        return write_raster(tmp_path / name, **kwargs)
+    return factory

@@ -86,8 +86,8 @@ class VectorFileDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | Geo
 
     def save(self, data: gpd.GeoDataFrame) -> None:
         data = _with_plain_columns(data)
-        with atomic_path(self._filepath) as tmp:
-            data.to_file(tmp, layer=self._layer, engine="pyogrio", **self._save_args)
+        with atomic_path(self._filepath) as tmp:  # the layer is named after the target, not the temp file
+            data.to_file(tmp, layer=self._layer or self._filepath.stem, engine="pyogrio", **self._save_args)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
