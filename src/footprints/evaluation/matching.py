@@ -19,14 +19,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-CLASS_NAMES = ("complete", "incomplete", "foundation")
+from footprints.classes import CLASS_NAMES
+
 ALL_BUILDINGS = "all_buildings"
 MEAN_OVER_CLASSES = "mean_over_classes"
 COUNT_COLUMNS = ["n_truth", "n_pred", "tp", "fp", "fn"]
 RATE_COLUMNS = ["precision", "recall", "f1"]
 
 
-def candidate_pairs(pred_geoms: np.ndarray, truth_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _iou_pairs(pred_geoms: np.ndarray, truth_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positions of every intersecting (prediction, truth) pair and its IoU.
 
     The STRtree keeps this near-linear: only pairs whose polygons touch are ever intersected.
@@ -44,7 +45,7 @@ def match(pred: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, iou_threshold: float 
 
     Ties in score keep the predictions' row order; ties in IoU go to the earlier truth row.
     """
-    pred_pos, truth_pos, iou = candidate_pairs(pred.geometry.values, truth.geometry.values)
+    pred_pos, truth_pos, iou = _iou_pairs(pred.geometry.values, truth.geometry.values)
     keep = iou >= iou_threshold
     pred_pos, truth_pos, iou = pred_pos[keep], truth_pos[keep], iou[keep]
     rank = pred["score"].rank(method="first", ascending=False).to_numpy()
@@ -55,8 +56,8 @@ def match(pred: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, iou_threshold: float 
             taken_pred.add(p)
             taken_truth.add(t)
             rows.append(i)
-    return pd.DataFrame({"pred_index": pred.index[pred_pos[rows]], "truth_index": truth.index[truth_pos[rows]],
-                         "iou": iou[rows]})
+    return pd.DataFrame({"pred_index": pred.index[pred_pos[rows]],
+                         "truth_index": truth.index[truth_pos[rows]], "iou": iou[rows]})
 
 
 def from_counts(tp: int, n_pred: int, n_truth: int) -> dict:
@@ -87,7 +88,8 @@ def per_class_scores(pred: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, iou_thresh
     table = pd.DataFrame.from_dict(rows, orient="index")[COUNT_COLUMNS + RATE_COLUMNS].astype(
         dict.fromkeys(COUNT_COLUMNS, "Int64"))
     present = [c for c in classes if table.loc[c, "n_truth"] + table.loc[c, "n_pred"] > 0] or list(classes)
-    table.loc[MEAN_OVER_CLASSES] = {**dict.fromkeys(COUNT_COLUMNS, pd.NA), **table.loc[present, RATE_COLUMNS].mean()}
+    table.loc[MEAN_OVER_CLASSES] = {**dict.fromkeys(COUNT_COLUMNS, pd.NA),
+                                    **table.loc[present, RATE_COLUMNS].mean()}
     table.index.name = "class_name"
     return table
 

@@ -1,0 +1,43 @@
+"""Evaluation of predicted building footprints: SpaceNet F1, tile-border breakdown, COCO mask AP, plots.
+
+Plain functions without Kedro imports; the evaluation pipeline's nodes call them.
+"""
+
+from footprints.evaluation.border import border_breakdown, crosses_border, interior_borders, merge_summary
+from footprints.evaluation.coco import mask_map
+from footprints.evaluation.matching import (
+    ALL_BUILDINGS,
+    MEAN_OVER_CLASSES,
+    match,
+    per_class_scores,
+    scores,
+    threshold_scores,
+)
+from footprints.evaluation.plots import (
+    class_scores_bars,
+    loss_curves,
+    map_overlay,
+    threshold_f1_curve,
+    tile_gallery,
+)
+from footprints.evaluation.report import markdown_report
+
+__all__ = [
+    "ALL_BUILDINGS",
+    "MEAN_OVER_CLASSES",
+    "border_breakdown",
+    "class_scores_bars",
+    "crosses_border",
+    "interior_borders",
+    "loss_curves",
+    "map_overlay",
+    "markdown_report",
+    "mask_map",
+    "match",
+    "merge_summary",
+    "per_class_scores",
+    "scores",
+    "threshold_f1_curve",
+    "threshold_scores",
+    "tile_gallery",
+]
