@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+pytest_plugins = ["tests.postgis_server"]
 
 PROJECT = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGE = PROJECT / "data/01_raw/images/tanzania_sample.tif"
