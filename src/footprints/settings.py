@@ -2,9 +2,29 @@
 
 import os
 
-from kedro.config import OmegaConfigLoader
+from kedro.config import MissingConfigException, OmegaConfigLoader
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+
+class ProjectConfigLoader(OmegaConfigLoader):
+    """Kedro's loader, except that credentials in ``conf/local`` count in every environment.
+
+    Kedro reads ``conf/local`` only when it is the run environment, so ``kedro run --env postgis`` would not
+    see the database password a user keeps there; this is the one place credentials may live besides
+    environment variables.
+    """
+
+    def __getitem__(self, key: str):
+        config = super().__getitem__(key)
+        if key != "credentials" or (self.env or self.default_run_env) == "local":
+            return config
+        local = OmegaConfigLoader(self.conf_source, base_env="local", default_run_env="local")
+        try:
+            return {**config, **local["credentials"]}
+        except MissingConfigException:
+            return config
+
+
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

@@ -55,6 +55,14 @@ class RasterSource:
         profile = {**self.profile, "transform": transform, "height": array.shape[1], "width": array.shape[2]}
         return Raster(array, profile, mask)
 
+    def read_overview(self, max_size: int) -> Raster:
+        """The whole raster decimated so its longer side is at most ``max_size`` pixels (for plots)."""
+        with rasterio.open(self.path) as src:
+            scale = max(1.0, max(src.width, src.height) / max_size)
+            shape = (src.count, max(1, int(src.height / scale)), max(1, int(src.width / scale)))
+            array = src.read(out_shape=shape)
+        return Raster(array, dict(self.profile))
+
     def valid_fraction(self, window: Window) -> float:
         """Share of valid (not nodata) pixels in the part of a window that lies inside the raster.
 
@@ -162,16 +170,13 @@ class GeoTIFFDataset(AbstractDataset[Raster, Raster | RasterSource]):
 
 
 def quicklook_png(path: Path, size: int = 256) -> str:
-    """Base64 PNG of the first three bands, stretched to 2-98 %, read decimated to ``size`` pixels."""
+    """Base64 PNG of the first three bands (or the first one in grey), 2-98 % stretch, read decimated."""
     import base64
     import io
 
     import matplotlib.pyplot as plt
 
-    with rasterio.open(path) as src:
-        scale = max(src.width, src.height) / size
-        shape = (min(3, src.count), max(1, int(src.height / scale)), max(1, int(src.width / scale)))
-        bands = src.read(list(range(1, shape[0] + 1)), out_shape=shape).astype(float)
+    bands = RasterSource(path, {}).read_overview(size).array[:3].astype(float)
     rgb = stretch(bands)
     buffer = io.BytesIO()
     plt.imsave(buffer, rgb if rgb.shape[2] == 3 else rgb[..., 0], format="png", cmap="gray")

@@ -21,6 +21,7 @@ from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.spatial_table import SpatialTable
 from footprints.errors import InputError
 from footprints.geo import TileGrid, rasterize_instances, reproject
+from footprints.model.data import split_train_val
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +175,21 @@ def rasterise_tile(instances: gpd.GeoDataFrame, grid: TileGrid) -> InstanceMasks
     keep = masks.any(axis=(1, 2))
     return InstanceMasks(masks[keep], instances.class_id.to_numpy(dtype=np.int64)[keep],
                          instances.label_id.to_numpy(dtype=np.int64)[keep])
+
+
+def split_tiles(labelled_tile_index: gpd.GeoDataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Give every tile a role: ``train``, ``val``, ``buffer`` (shares pixels with val tiles) or ``unlabelled``.
+
+    Only images with labels take part; their unlabelled tiles are negatives. Images with no label at all are
+    new imagery, left for inference. Inference predicts the ``val`` and ``unlabelled`` tiles by default.
+    """
+    index = pd.DataFrame(labelled_tile_index.drop(columns="geometry"))
+    labelled_images = set(index.image_id[index.has_labels])
+    train, val = [], []
+    if labelled_images:
+        pool = index[index.image_id.isin(labelled_images)].rename(columns={"width": "tile_size"})
+        train, val = split_train_val(pool.to_dict("records"), params["val_fraction"], params["seed"])
+    role = index.tile_id.map({**{t: "train" for t in train}, **{t: "val" for t in val}})
+    role = role.fillna(index.image_id.map(lambda i: "buffer" if i in labelled_images else "unlabelled"))
+    log.info("tiles: %s", role.value_counts().to_dict())
+    return index[["tile_id", "image_id", "row_off", "col_off"]].assign(split=role)

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_instance_masks, clean_labels, query_tile_labels
+from .nodes import build_instance_masks, clean_labels, query_tile_labels, split_tiles
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -25,6 +25,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["tile_instances", "labelled_tile_index"],
                 outputs="instance_masks",
                 name="rasterise_instance_masks",
+            ),
+            Node(
+                func=split_tiles,
+                inputs=["labelled_tile_index", "params:labels.split"],
+                outputs="tile_split",
+                name="split_tiles_without_leakage",
             ),
         ]
     )

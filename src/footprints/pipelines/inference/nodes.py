@@ -1,0 +1,73 @@
+"""Nodes of the inference pipeline: thin wrappers around ``footprints.model`` and ``footprints.postprocess``."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import torch
+
+from footprints.datasets.raster import Raster, RasterSource
+from footprints.datasets.weights import ModelWeights
+from footprints.geo import WGS84, TileGrid
+from footprints.model import build_model, predict_tiles as run_model, resolve_device
+from footprints.pipelines.training.nodes import NODATA, tile_pixels
+from footprints.postprocess.challenge import challenge_table
+from footprints.postprocess.merge import detections_frame, merge_detections
+from footprints.postprocess.tile_polygons import tile_prediction
+
+log = logging.getLogger(__name__)
+
+PREDICTED_SPLITS = {"holdout": {"val", "unlabelled"}, "all": {"train", "val", "buffer", "unlabelled"}}
+
+
+def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDataFrame, tile_split: pd.DataFrame,
+                  model_weights: ModelWeights, mlflow_run: dict[str, Any], params: dict[str, Any]
+                  ) -> dict[str, dict[str, Any]]:
+    """Run the model over the chosen tiles; one JSON-ready document per tile, polygons in map coordinates.
+
+    ``params.tiles``: ``holdout`` (default: tiles not used for training, i.e. validation tiles and images
+    without labels) or ``all``.
+    """
+    config = model_weights.config
+    chosen = set(tile_split.tile_id[tile_split.split.isin(PREDICTED_SPLITS[params["tiles"]])])
+    rows = [row for row in tile_index.itertuples() if row.tile_id in chosen]
+    model = build_model(arch=config["arch"], tile_size=config["tile_size"], pretrained="none",
+                        in_channels=len(config["bands"]), state_dict=model_weights.state_dict,
+                        weights_name=model_weights.source)
+    model_ref = {"source": model_weights.source, "fingerprint": model_weights.fingerprint, **mlflow_run}
+    grids = {row.tile_id: TileGrid.from_index_row(row) for row in rows}
+    images = ((row.tile_id, tile_pixels(tiles[row.tile_id])) for row in rows)
+    detections = run_model(model, images, config["bands"], config["mean"], config["std"],
+                           resolve_device(params["device"]), batch_size=params["batch_size"],
+                           score_threshold=params["score_threshold"], nodata=NODATA)
+    log.info("predicting %d tiles with %s", len(rows), model_weights.source)
+    return {tile_id: tile_prediction(grids[tile_id], instances, params["polygons"], model_ref)
+            for tile_id, instances in detections}
+
+
+def merge_tile_predictions(tile_predictions: dict[str, Callable[[], dict[str, Any]]],
+                           raw_images: dict[str, Callable[[], RasterSource]], mlflow_run: dict[str, Any],
+                           params: dict[str, Any]) -> tuple[dict, dict, dict, gpd.GeoDataFrame]:
+    """Merge each image's tile detections into buildings; return the GeoPackage, GeoJSON (WGS84) and CSV
+    partitions per image and one predictions table for all images (tile ids and MLflow run id on each row)."""
+    documents = defaultdict(list)
+    for load in tile_predictions.values():
+        doc = load()
+        documents[doc["image_id"]].append(doc)
+    gpkg, geojson, csv, table = {}, {}, {}, []
+    for image_id, docs in sorted(documents.items()):
+        detections, tiles = detections_frame(docs)
+        buildings = merge_detections(detections, tiles, params["merge"])
+        log.info("%s: %d tile detections merged into %d buildings", image_id, len(detections), len(buildings))
+        gpkg[image_id] = buildings
+        geojson[image_id] = buildings.to_crs(WGS84)
+        csv[image_id] = challenge_table(buildings, raw_images[image_id]().profile["transform"])
+        table.append(buildings.to_crs(WGS84).assign(image_id=image_id, run_id=mlflow_run["run_id"]))
+    predictions = pd.concat(table, ignore_index=True) if table else gpd.GeoDataFrame(geometry=[], crs=WGS84)
+    return gpkg, geojson, csv, gpd.GeoDataFrame(predictions, geometry="geometry", crs=WGS84)

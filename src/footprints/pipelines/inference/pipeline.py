@@ -1,0 +1,24 @@
+"""Wiring of the inference pipeline: tiles + model -> one JSON per tile -> merged buildings per image."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import merge_tile_predictions, predict_tiles
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=predict_tiles,
+                inputs=["tiles", "tile_index", "tile_split", "model_weights", "mlflow_run", "params:inference"],
+                outputs="tile_predictions",
+                name="predict_buildings_per_tile",
+            ),
+            Node(
+                func=merge_tile_predictions,
+                inputs=["tile_predictions", "raw_images", "mlflow_run", "params:inference"],
+                outputs=["buildings_gpkg", "buildings_geojson", "challenge_csv", "predictions_table"],
+                name="merge_buildings_across_tiles",
+            ),
+        ]
+    )

@@ -1,0 +1,83 @@
+"""Nodes of the training pipeline: thin wrappers around ``footprints.model``, which holds the real work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from footprints.datasets.masks import InstanceMasks
+from footprints.datasets.raster import Raster
+from footprints.datasets.weights import ModelWeights
+from footprints.errors import InputError
+from footprints.model import TileDataset, TileSample, build_model, collate_fn, fit, resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+MODEL_CONFIG_KEYS = ("arch", "tile_size", "bands", "mean", "std")
+NODATA = float("nan")  # see tile_pixels
+
+
+def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Callable[[], InstanceMasks]],
+                tile_split: pd.DataFrame, params: dict[str, Any]
+                ) -> tuple[ModelWeights, pd.DataFrame, dict[str, list[dict[str, float]]]]:
+    """Train Mask R-CNN; return the weights (with their config), the per-epoch history and MLflow metrics."""
+    seed_everything(params["seed"])
+    torch.set_num_threads(params.get("torch_threads") or torch.get_num_threads())
+    device = resolve_device(params["device"])
+    loaders = {split: _loader(tiles, instance_masks, tile_split, split, params) for split in ("train", "val")}
+    model = build_model(arch=params["arch"], tile_size=params["tile_size"], pretrained=params["pretrained"],
+                        in_channels=len(params["bands"]), **_start_weights(params))
+    history = fit(model, loaders["train"], loaders["val"], epochs=params["epochs"], lr=params["lr"],
+                  weight_decay=params["weight_decay"], device=device, optimizer=params["optimizer"],
+                  schedule=params["schedule"], amp=params["amp"], max_grad_norm=params["max_grad_norm"])
+    frame = pd.DataFrame(history).assign(epoch=range(1, len(history) + 1))
+    weights = ModelWeights(model.state_dict(), {k: params[k] for k in MODEL_CONFIG_KEYS})
+    return weights, frame, _metrics_history(history)
+
+
+def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params: dict[str, Any]) -> DataLoader:
+    ids = tile_split.tile_id[tile_split.split == split].tolist()
+    if not ids:
+        raise InputError(f"no {split} tiles: add labelled imagery or change training.val_fraction")
+    samples = [TileSample(t, partial(tile_pixels, tiles[t]), partial(_instances, instance_masks[t]), NODATA)
+               for t in ids]
+    dataset = TileDataset(samples, params["bands"], params["mean"], params["std"], augment=split == "train")
+    return DataLoader(dataset, batch_size=params["batch_size"], shuffle=split == "train",
+                      num_workers=params["num_workers"], collate_fn=collate_fn,
+                      generator=torch.Generator().manual_seed(params["seed"]))
+
+
+def tile_pixels(load: Callable[[], Raster]) -> np.ndarray:
+    """Tile pixels as float32 with NaN where the tile's mask says no data (nodata or padding past the edge).
+
+    NaN is the nodata value handed to the model's normaliser, which sets those pixels to 0 (the data mean),
+    whether the raster declares a nodata value or only a GDAL mask.
+    """
+    raster = load()
+    pixels = raster.array.astype(np.float32)
+    if raster.mask is not None:
+        pixels[:, raster.mask == 0] = np.nan
+    return pixels
+
+
+def _instances(load: Callable[[], InstanceMasks]):
+    masks = load()
+    return masks.masks, masks.class_ids
+
+
+def _start_weights(params: dict[str, Any]) -> dict[str, Any]:
+    """Fine-tune from a weights file when ``init_weights`` names one (resume, transfer)."""
+    return {"weights_path": params["init_weights"]} if params.get("init_weights") else {}
+
+
+def _metrics_history(history: list[dict[str, float]]) -> dict[str, list[dict[str, float]]]:
+    """Per-epoch metrics in the shape kedro-mlflow's MlflowMetricsHistoryDataset logs, step = epoch."""
+    return {name: [{"step": epoch, "value": float(row[name])} for epoch, row in enumerate(history, start=1)]
+            for name in history[0]}
