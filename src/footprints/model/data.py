@@ -1,0 +1,185 @@
+"""Tiles as a torch Dataset in torchvision's detection format, and a train/validation split without leaks."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .augment import random_dihedral
+from footprints.classes import CLASS_NAMES
+from .normalize import Normalizer
+
+Target = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TileSample:
+    """One tile, loaded lazily so a Dataset of thousands of tiles costs no memory until read.
+
+    ``load_image`` returns ``bands x H x W``; ``load_target`` returns ``(masks, class_ids)``: uint8
+    ``N x H x W`` and int ``N`` with 1=complete, 2=incomplete, 3=foundation. Give module-level functions or
+    ``functools.partial`` of them so DataLoader workers can pickle the sample.
+    """
+
+    tile_id: str
+    load_image: Callable[[], np.ndarray]
+    load_target: Callable[[], tuple[np.ndarray, np.ndarray]]
+    nodata: float | None = None
+
+
+class TileDataset(Dataset):
+    """Yield ``(image, target)`` as torchvision's Mask R-CNN wants them: target has boxes, labels, masks.
+
+    Tiles without buildings are kept (zero boxes): they teach the model what is not a building.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[TileSample],
+        bands: Sequence[int],
+        mean: Sequence[float],
+        std: Sequence[float],
+        augment: bool = False,
+    ) -> None:
+        self.samples = list(samples)
+        self.normalizer = Normalizer(bands, mean, std)
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
+        sample = self.samples[index]
+        image = self.normalizer(sample.load_image(), sample.nodata)
+        masks, labels = _target_tensors(sample, image.shape[-2:])
+        if self.augment:
+            image, masks = random_dihedral(image, masks)
+        present = masks.flatten(1).any(dim=1).bool()  # any() of a uint8 tensor is uint8, not a mask
+        masks, labels = masks[present], labels[present]
+        return image, {"boxes": boxes_from_masks(masks), "labels": labels, "masks": masks}
+
+
+def _target_tensors(sample: TileSample, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check instances against the image and the class ids: bad labels fail here, named, not in the loss."""
+    masks, class_ids = sample.load_target()
+    masks = np.asarray(masks, dtype=np.uint8).reshape(-1, *size) if np.size(masks) == 0 else np.asarray(masks)
+    class_ids = np.asarray(class_ids).reshape(-1)
+    if masks.ndim != 3 or tuple(masks.shape[1:]) != tuple(size) or len(masks) != len(class_ids):
+        raise ValueError(
+            f"tile {sample.tile_id}: masks {masks.shape} and class_ids {class_ids.shape} "
+            f"do not fit image {tuple(size)}"
+        )
+    if len(class_ids) and not np.isin(class_ids, np.arange(1, len(CLASS_NAMES) + 1)).all():
+        raise ValueError(
+            f"tile {sample.tile_id}: class ids must be 1..{len(CLASS_NAMES)}, got {np.unique(class_ids)}"
+        )
+    return torch.from_numpy((masks > 0).astype(np.uint8)), torch.from_numpy(class_ids.astype(np.int64))
+
+
+def boxes_from_masks(masks: torch.Tensor) -> torch.Tensor:
+    """Boxes ``x0, y0, x1, y1`` around each mask, on pixel edges (a one-pixel mask gets a 1 x 1 box).
+
+    torchvision's ``masks_to_boxes`` returns pixel centres, so a one-pixel-wide building would get a
+    zero-width box, which Mask R-CNN rejects in training.
+    """
+    if masks.shape[0] == 0:
+        return torch.zeros((0, 4), dtype=torch.float32)
+    rows = masks.any(dim=2).to(torch.uint8)  # N x H: which rows hold the mask
+    cols = masks.any(dim=1).to(torch.uint8)  # N x W
+    y0, x0 = rows.argmax(dim=1), cols.argmax(dim=1)
+    y1 = rows.shape[1] - rows.flip(1).argmax(dim=1)
+    x1 = cols.shape[1] - cols.flip(1).argmax(dim=1)
+    return torch.stack([x0, y0, x1, y1], dim=1).to(torch.float32)
+
+
+def collate_fn(
+    batch: Sequence[tuple[torch.Tensor, Target]],
+) -> tuple[tuple[torch.Tensor, ...], tuple[Target, ...]]:
+    """Keep images and targets as tuples: Mask R-CNN takes a list of images that need not share a size."""
+    return tuple(zip(*batch, strict=True))
+
+
+def split_train_val(
+    tiles: Iterable[Mapping[str, Any]], val_fraction: float, seed: int = 0
+) -> tuple[list[str], list[str]]:
+    """Split tile ids into train and validation so that no pixel is in both.
+
+    ``tiles`` are tile-index records with ``tile_id``, ``image_id``, ``row_off``, ``col_off``, ``tile_size``
+    (e.g. ``df.to_dict("records")``). With two or more images, whole images are held out (seeded shuffle),
+    adding images until ``val_fraction`` of the tiles is reached and leaving at least one for training.
+    With one image, the last rows (or columns, whichever axis has more tiles) are held out, and every
+    training tile that shares pixels with a held-out tile (tiles overlap) is dropped: a random tile split
+    would put the same buildings on both sides and flatter the validation score.
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    tiles = list(tiles)
+    image_ids = sorted({tile["image_id"] for tile in tiles})
+    if len(image_ids) >= 2:
+        val_images = _held_out_images(tiles, image_ids, val_fraction, seed)
+        val = [tile for tile in tiles if tile["image_id"] in val_images]
+        train = [tile for tile in tiles if tile["image_id"] not in val_images]
+    else:
+        val = _held_out_block(tiles, val_fraction)
+        val_ids, val_windows = {tile["tile_id"] for tile in val}, _pixel_windows(val)
+        train = [
+            tile for tile in tiles if tile["tile_id"] not in val_ids and not _overlaps_any(tile, val_windows)
+        ]
+        if not train:
+            raise ValueError(
+                f"image {image_ids[0] if image_ids else '?'} has too few tiles ({len(tiles)}) to hold out "
+                f"{val_fraction:.0%} without sharing pixels with training; add an image or use more tiles"
+            )
+    return [tile["tile_id"] for tile in train], [tile["tile_id"] for tile in val]
+
+
+def _held_out_images(
+    tiles: list[Mapping[str, Any]], image_ids: list[str], val_fraction: float, seed: int
+) -> set[str]:
+    """Whole images for validation: shuffled by ``seed``, added until they hold ``val_fraction`` of tiles."""
+    tiles_per_image = Counter(tile["image_id"] for tile in tiles)
+    order = list(image_ids)
+    random.Random(seed).shuffle(order)
+    held_out: set[str] = set()
+    for image_id in order[:-1]:  # the last one always stays in training
+        held_out.add(image_id)
+        if sum(tiles_per_image[i] for i in held_out) >= val_fraction * len(tiles):
+            break
+    return held_out
+
+
+def _held_out_block(tiles: list[Mapping[str, Any]], val_fraction: float) -> list[Mapping[str, Any]]:
+    """The tiles in the last ``val_fraction`` of tile rows (or columns, if there are more columns)."""
+    rows = sorted({tile["row_off"] for tile in tiles})
+    cols = sorted({tile["col_off"] for tile in tiles})
+    axis, offsets = ("row_off", rows) if len(rows) >= len(cols) else ("col_off", cols)
+    if len(offsets) < 2:
+        raise ValueError(f"{len(tiles)} tile(s) in a single image cannot be split into train and validation")
+    held = min(max(1, round(val_fraction * len(offsets))), len(offsets) - 1)
+    first_held = offsets[-held]
+    return [tile for tile in tiles if tile[axis] >= first_held]
+
+
+def _pixel_windows(tiles: list[Mapping[str, Any]]) -> np.ndarray:
+    """``first_row, end_row, first_col, end_col`` per tile, as one array so overlap tests are vectorised."""
+    return np.array(
+        [
+            (t["row_off"], t["row_off"] + t["tile_size"], t["col_off"], t["col_off"] + t["tile_size"])
+            for t in tiles
+        ]
+    ).reshape(-1, 4)
+
+
+def _overlaps_any(tile: Mapping[str, Any], windows: np.ndarray) -> bool:
+    """Whether the tile's pixel window intersects any of ``windows``."""
+    ((row0, row1, col0, col1),) = _pixel_windows([tile])
+    rows_meet = (row0 < windows[:, 1]) & (windows[:, 0] < row1)
+    cols_meet = (col0 < windows[:, 3]) & (windows[:, 2] < col1)
+    return bool((rows_meet & cols_meet).any())
