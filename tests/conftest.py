@@ -59,16 +59,22 @@ def make_raster(tmp_path):
     return factory
 
 
-@pytest.fixture
-def project_copy(tmp_path, monkeypatch) -> Path:
-    """The project's conf and raw data copied into a temp dir (outputs and mlflow.db land there), cwd moved in."""
+def copy_project(where: Path) -> Path:
+    """The project's conf and raw data copied into ``where`` (its outputs and mlflow.db land there)."""
     import shutil
 
-    root = tmp_path / "project"
+    root = where / "project"
     shutil.copytree(PROJECT / "conf", root / "conf", ignore=lambda folder, _: _user_files(Path(folder)))
     shutil.copytree(PROJECT / "data/01_raw", root / "data/01_raw")
     shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
     (root / "src").mkdir()  # the package itself is installed; Kedro only checks the folder exists
+    return root
+
+
+@pytest.fixture
+def project_copy(tmp_path, monkeypatch) -> Path:
+    """A project copy in the test's temp dir, with the working directory and MLflow store moved into it."""
+    root = copy_project(tmp_path)
     monkeypatch.chdir(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     return root

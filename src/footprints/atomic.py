@@ -13,12 +13,13 @@ from pathlib import Path
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds.
 
-    The temp file sits in the same folder (same filesystem), so ``os.replace`` is atomic; its name keeps the
-    target's suffix so drivers that choose a format by extension (GDAL, pyogrio) still do.
+    The temp file sits in the same folder (same filesystem), so ``os.replace`` is atomic. Its name is hidden and
+    ends in ``.part``, not in the target's suffix, so a file left by a killed run is never mistaken for an
+    output (``PartitionedDataset`` lists files by suffix); writers therefore name their format explicitly.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.unlink()  # drivers such as the GeoPackage one refuse to write over an existing empty file

@@ -18,7 +18,7 @@ LABELS = project_params("labels")
 @pytest.fixture(scope="module")
 def sample_index():
     source = GeoTIFFDataset(filepath=str(SAMPLE_IMAGE), lazy=True)
-    return tile_images({"tanzania_sample": source.load}, project_params("preprocessing"))[1]
+    return tile_images({"tanzania_sample": source.load}, {}, project_params("preprocessing"))[1]
 
 
 def utm_labels(geoms, conditions, crs="EPSG:32737"):

@@ -21,7 +21,7 @@ def lazy(*paths):
 @pytest.mark.parametrize("count, dtype", [(3, "uint8"), (4, "uint16"), (1, "uint16"), (1, "float32")])
 def test_tiles_keep_bands_dtype_and_georeference(make_raster, count, dtype):
     path = make_raster(width=300, height=200, count=count, dtype=dtype)
-    tiles, index = tile_images(lazy(path), PARAMS)
+    tiles, index = tile_images(lazy(path), {}, PARAMS)
     assert len(tiles) == len(index) == 3 * 2  # offsets 0, 112, 224 across; 0, 112 down
     full = GeoTIFFDataset(filepath=str(path)).load()
     for row in index.itertuples():
@@ -33,14 +33,14 @@ def test_tiles_keep_bands_dtype_and_georeference(make_raster, count, dtype):
 
 
 def test_edge_tiles_are_padded_with_nodata_and_masked(make_raster):
-    tiles, index = tile_images(lazy(make_raster(width=300, height=200, nodata=7)), PARAMS)
+    tiles, index = tile_images(lazy(make_raster(width=300, height=200, nodata=7)), {}, PARAMS)
     corner = tiles[index.tile_id.iloc[-1]]()
     assert (corner.array[:, 88:, :] == 7).all()  # rows past the image edge
     assert (corner.mask[88:, :] == 0).all() and (corner.mask[:88, :76] == 255).all()
 
 
 def test_index_footprint_is_the_in_image_part_of_the_tile(make_raster):
-    _, index = tile_images(lazy(make_raster(width=300, height=200)), PARAMS)
+    _, index = tile_images(lazy(make_raster(width=300, height=200)), {}, PARAMS)
     assert index.crs == "EPSG:32737"
     assert index.geometry.union_all().area == pytest.approx(300 * 200 * 0.25)
     assert set(index.columns) >= {"tile_id", "image_id", "row_off", "col_off", "valid_fraction", "image_sha256"}
@@ -49,32 +49,54 @@ def test_index_footprint_is_the_in_image_part_of_the_tile(make_raster):
 def test_mostly_nodata_tiles_are_skipped(make_raster):
     data = np.zeros((1, 200, 300), np.uint8)
     data[:, :100, :100] = 9
-    tiles, index = tile_images(lazy(make_raster(count=1, nodata=0, fill=data)), PARAMS)
+    tiles, index = tile_images(lazy(make_raster(count=1, nodata=0, fill=data)), {}, PARAMS)
     assert list(index.tile_id) == ["image_r00000_c00000"]
 
 
 def test_all_nodata_raster_gives_no_tiles_and_says_so(make_raster, caplog):
-    _, index = tile_images(lazy(make_raster(nodata=0, fill=np.zeros((3, 200, 300), np.uint8))), PARAMS)
+    _, index = tile_images(lazy(make_raster(nodata=0, fill=np.zeros((3, 200, 300), np.uint8))), {}, PARAMS)
     assert index.empty and "no tile has" in caplog.text
 
 
 def test_raster_smaller_than_one_tile_gives_one_padded_tile(make_raster):
-    tiles, index = tile_images(lazy(make_raster(width=50, height=40)), PARAMS)
+    tiles, index = tile_images(lazy(make_raster(width=50, height=40)), {}, PARAMS)
     assert len(index) == 1 and tiles[index.tile_id[0]]().array.shape == (3, 128, 128)
 
 
 def test_no_images_is_a_clear_error():
     with pytest.raises(InputError, match="no raw images"):
-        tile_images({}, PARAMS)
+        tile_images({}, {}, PARAMS)
 
 
 @pytest.mark.parametrize("size, overlap", [(128, 128), (128, 200), (0, 0), (128, -8)])
 def test_bad_tiling_parameters(make_raster, size, overlap):
     with pytest.raises(InputError, match="tile_size|overlap"):
-        tile_images(lazy(make_raster()), {**PARAMS, "tile_size": size, "overlap": overlap})
+        tile_images(lazy(make_raster()), {}, {**PARAMS, "tile_size": size, "overlap": overlap})
 
 
 def test_shipped_sample_default_tiling():
-    tiles, index = tile_images(lazy(SAMPLE_IMAGE), project_params("preprocessing"))
+    tiles, index = tile_images(lazy(SAMPLE_IMAGE), {}, project_params("preprocessing"))
     assert len(index) == 9 and index.image_id.unique().tolist() == ["tanzania_sample"]
     assert index.valid_fraction.min() == 1.0  # padding does not count against edge tiles
+
+
+def test_tiles_of_unchanged_rasters_are_not_written_again(make_raster, tmp_path):
+    from kedro_datasets.partitions import PartitionedDataset
+
+    from footprints.datasets.partitions import ExistingPartitionsDataset
+
+    path = make_raster(width=300, height=200)
+    folder = {"path": str(tmp_path / "tiles"), "filename_suffix": ".tif"}
+    written = PartitionedDataset(dataset="footprints.datasets.raster.GeoTIFFDataset", **folder)
+    existing = ExistingPartitionsDataset(dataset={"type": "footprints.datasets.raster.GeoTIFFDataset",
+                                                  "lazy": True}, **folder)
+    assert existing.load() == {}  # first run: nothing on disk yet
+    tiles, index = tile_images(lazy(path), existing.load(), PARAMS)
+    first_four = dict(list(tiles.items())[:4])
+    written.save(first_four)  # a run killed after four tiles
+
+    again, index_again = tile_images(lazy(path), existing.load(), PARAMS)
+    assert sorted(again) == sorted(set(tiles) - set(first_four))  # only the missing work
+    assert index_again.equals(index)
+    make_raster(width=300, height=200, count=3, fill=np.full((3, 200, 300), 5, np.uint8))  # content changes
+    assert len(tile_images(lazy(path), existing.load(), PARAMS)[0]) == len(tiles)

@@ -41,7 +41,7 @@ def oracle_instances(masks) -> list[OracleInstance]:
 
 def run_oracle(tmp_path, sample_image, sample_labels, overlap):
     source = GeoTIFFDataset(filepath=str(sample_image), lazy=True)
-    tiles, index = tile_images({"tanzania_sample": source.load},
+    tiles, index = tile_images({"tanzania_sample": source.load}, {},
                                {**project_params("preprocessing"), "overlap": overlap})
     labels, _ = clean_labels(VectorFileDataset(filepath=str(sample_labels)).load(), index,
                              project_params("labels"))

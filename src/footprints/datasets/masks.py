@@ -45,8 +45,8 @@ class InstanceMasksDataset(AbstractDataset[InstanceMasks, InstanceMasks]):
             return InstanceMasks(archive["masks"], archive["class_ids"], archive["label_ids"])
 
     def save(self, data: InstanceMasks) -> None:
-        with atomic_path(self._filepath) as tmp:
-            np.savez_compressed(tmp, masks=data.masks.astype(np.uint8), class_ids=data.class_ids,
+        with atomic_path(self._filepath) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, masks=data.masks.astype(np.uint8), class_ids=data.class_ids,
                                 label_ids=data.label_ids)
 
     def _exists(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import numpy as np
 import rasterio
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import ImagePreview
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from footprints.atomic import atomic_path
@@ -78,23 +79,42 @@ class RasterSource:
 def open_profile(path: Path) -> dict[str, Any]:
     """The profile of a GeoTIFF, or one clear ``InputError`` naming the file when it cannot be used."""
     try:
-        with rasterio.open(path) as src:
-            profile = dict(src.profile)
-            profile.update(width=src.width, height=src.height, count=src.count, bounds=tuple(src.bounds))
-            driver = src.driver
-            if src.count:
-                src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))  # catches truncated files
+        with warnings.catch_warnings():  # "not georeferenced" is said below, in one line naming the file
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                profile = dict(src.profile)
+                profile.update(width=src.width, height=src.height, count=src.count, bounds=tuple(src.bounds),
+                           tags=src.tags())
+                driver, has_gcps = src.driver, bool(src.gcps[0])
+                _check_last_pixel(src, path)
     except RasterioIOError as err:
         raise InputError(f"{path}: cannot read as a GeoTIFF ({_first_line(err)}); "
                          "check the file is a complete GeoTIFF") from None
     if driver != "GTiff":
         raise InputError(f"{path}: is a {driver} file, not a GeoTIFF; convert it with gdal_translate")
+    if profile["transform"].is_identity:
+        if has_gcps:
+            raise InputError(f"{path}: raster is georeferenced by ground control points only; warp it to a "
+                             "north-up grid (gdalwarp -t_srs EPSG:XXXX) first")
+        raise InputError(f"{path}: raster has no geotransform (pixel coordinates only); georeference it "
+                         "(gdal_translate -a_ullr / gdalwarp) first")
     if profile.get("crs") is None:
         raise InputError(f"{path}: raster has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and re-run")
     if is_rotated(profile["transform"]):
         raise InputError(f"{path}: raster has rotation terms in its geotransform; warp it to a north-up grid "
                          "(gdalwarp) first")
     return profile
+
+
+def _check_last_pixel(src, path: Path) -> None:
+    """Read the bottom-right pixel, stored last: a truncated file fails here, before any tile is written."""
+    if not src.count:
+        return
+    try:
+        src.read(1, window=Window(src.width - 1, src.height - 1, 1, 1))
+    except RasterioIOError as err:
+        raise InputError(f"{path}: pixel data cannot be read, the file is truncated or corrupt "
+                         f"({_first_line(err.__cause__ or err)}); copy or export it again") from None
 
 
 def _first_line(err: Exception) -> str:
@@ -144,7 +164,7 @@ class GeoTIFFDataset(AbstractDataset[Raster, Raster | RasterSource]):
 
     def save(self, data: Raster) -> None:
         profile = {k: v for k, v in data.profile.items() if k not in {"bounds", "blockxsize", "blockysize",
-                                                                      "tiled", "compress", "interleave"}}
+                                                                      "tiled", "compress", "interleave", "tags"}}
         count, height, width = data.array.shape
         profile.update(driver="GTiff", count=count, height=height, width=width, dtype=data.array.dtype.name)
         args = dict(self._save_args)
@@ -155,6 +175,7 @@ class GeoTIFFDataset(AbstractDataset[Raster, Raster | RasterSource]):
         with atomic_path(self._filepath) as tmp:
             with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **profile, **args) as dst:
                 dst.write(data.array)
+                dst.update_tags(**data.profile.get("tags", {}))
                 if data.mask is not None and not data.mask.all():
                     dst.write_mask(data.mask)
 

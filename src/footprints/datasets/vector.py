@@ -8,6 +8,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+from pyogrio.raw import detect_write_driver
 import shapely
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
@@ -75,19 +76,28 @@ class VectorFileDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | Geo
 
     def load(self) -> gpd.GeoDataFrame | GeoPackageTable:
         if not self._filepath.is_file():
-            raise InputError(f"{self._filepath}: file not found")
+            raise InputError(f"{self._filepath}: file not found; check the path, or its filepath in the "
+                             "catalog")
+        if self._filepath.stat().st_size == 0:
+            raise InputError(f"{self._filepath}: cannot read as a vector file: it is empty (0 bytes); export "
+                             'it again, or write {"type": "FeatureCollection", "features": []} if it has no '
+                             "features")
         if self._lazy:
             return GeoPackageTable(self._filepath, self._layer)
         try:
-            return gpd.read_file(self._filepath, layer=self._layer, engine="pyogrio", **self._load_args)
+            frame = gpd.read_file(self._filepath, layer=self._layer, engine="pyogrio", **self._load_args)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as err:
-            raise InputError(f"{self._filepath}: cannot read as a vector file "
-                             f"({str(err).splitlines()[0]})") from None
+            detail = str(err).splitlines()[0].split("; It might help")[0]  # GDAL's driver hint does not apply
+            raise InputError(f"{self._filepath}: cannot read as a vector file ({detail}); check it is a "
+                             "complete GeoJSON or GeoPackage file") from None
+        frame.attrs["source"] = str(self._filepath)  # lets later steps name the file in their messages
+        return frame
 
     def save(self, data: gpd.GeoDataFrame) -> None:
         data = _with_plain_columns(data)
         with atomic_path(self._filepath) as tmp:  # the layer is named after the target, not the temp file
-            data.to_file(tmp, layer=self._layer or self._filepath.stem, engine="pyogrio", **self._save_args)
+            data.to_file(tmp, layer=self._layer or self._filepath.stem, engine="pyogrio",
+                         driver=detect_write_driver(str(self._filepath)), **self._save_args)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()

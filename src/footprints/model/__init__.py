@@ -4,7 +4,7 @@ Typical use: ``build_model`` -> ``TileDataset`` + ``collate_fn`` in DataLoaders 
 tiles) -> ``fit`` -> ``save_weights``; later ``build_model(weights_path=...)`` -> ``predict_tiles``.
 """
 
-from .build import ARCHITECTURES, WeightsError, build_model, load_weights, save_weights
+from .build import ARCHITECTURES, build_model
 from footprints.classes import CLASS_NAMES, NUM_CLASSES
 from .data import TileDataset, TileSample, boxes_from_masks, collate_fn, split_train_val
 from .engine import (
@@ -17,12 +17,14 @@ from .engine import (
 )
 from .normalize import Normalizer
 from .predict import Instance, predict_tiles
+from .weights import ModelWeights, WeightsError, load_weights, read_weights, save_weights
 
 __all__ = [
     "ARCHITECTURES",
     "CLASS_NAMES",
     "NUM_CLASSES",
     "Instance",
+    "ModelWeights",
     "NonFiniteLossError",
     "Normalizer",
     "TileDataset",
@@ -34,6 +36,7 @@ __all__ = [
     "fit",
     "load_weights",
     "predict_tiles",
+    "read_weights",
     "resolve_device",
     "save_weights",
     "seed_everything",

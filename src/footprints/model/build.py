@@ -1,4 +1,4 @@
-"""Build the Mask R-CNN, start it from COCO or our own weights, and save/load weights as safetensors."""
+"""Build the Mask R-CNN and start it from COCO or from our own weights."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import pickle
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torchvision.models.detection import (
     MaskRCNN,
@@ -20,9 +18,9 @@ from torchvision.models.detection import (
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops import FrozenBatchNorm2d
 
-from ..atomic import atomic_path
 from footprints.classes import NUM_CLASSES
 from .roi_heads import ClassScoreRoIHeads
+from .weights import WeightsError, load_weights
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +38,6 @@ _ARCHITECTURE_MARKERS = {
 }
 _CLASS_HEAD_KEY = "roi_heads.box_predictor.cls_score.weight"
 _FIRST_CONV_KEY = "backbone.body.conv1.weight"
-
-
-class WeightsError(ValueError):
-    """Weights that cannot be had or do not fit the model; the message is one line naming the file and why."""
 
 
 def build_model(
@@ -97,23 +91,6 @@ def build_model(
         trainable_backbone_layers = 5 if own_state is None and coco_state is None else 3
     _freeze_backbone(model, trainable_backbone_layers)
     return model
-
-
-def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
-    """Write the model's state_dict as safetensors, atomically: a killed run never leaves a truncated file."""
-    state = {key: tensor.detach().cpu().contiguous() for key, tensor in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, tmp)
-
-
-def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a safetensors state_dict; a missing or unreadable file raises ``WeightsError`` naming it."""
-    if not Path(path).is_file():
-        raise WeightsError(f"weights file {path} not found")
-    try:
-        return load_file(path)
-    except SafetensorError as error:
-        raise WeightsError(f"{path} is not a readable safetensors file: {error}") from error
 
 
 def _skeleton(arch: str, num_classes: int, tile_size: int, in_channels: int, frozen_norms: bool) -> MaskRCNN:

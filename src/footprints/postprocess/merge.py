@@ -104,4 +104,4 @@ def _merged_row(members: gpd.GeoDataFrame, geoms: np.ndarray, grid: float) -> di
     return {"building_id": 0, "class_name": CLASS_NAMES[best], "score": float(scores[best]),
             **dict(zip(SCORE_COLUMNS, scores.tolist())),
             "tile_ids": sorted(set(members.tile_id)), "n_merged": len(members),
-            "geometry": shapely.union_all(geoms, grid_size=grid)}
+            "geometry": shapely.union_all(shapely.set_precision(geoms, grid))}

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from footprints.datasets.raster import Raster, RasterSource
-from footprints.datasets.weights import ModelWeights
+from footprints.model.weights import ModelWeights
 from footprints.geo import WGS84, TileGrid
 from footprints.model import build_model, predict_tiles as run_model, resolve_device
 from footprints.pipelines.training.nodes import NODATA, tile_pixels
@@ -27,38 +27,54 @@ PREDICTED_SPLITS = {"holdout": {"val", "unlabelled"}, "all": {"train", "val", "b
 
 
 def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDataFrame, tile_split: pd.DataFrame,
-                  model_weights: ModelWeights, mlflow_run: dict[str, Any], params: dict[str, Any]
-                  ) -> dict[str, dict[str, Any]]:
+                  model_weights: ModelWeights, existing_tile_predictions: dict[str, Callable[[], dict]],
+                  mlflow_run: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Run the model over the chosen tiles; one JSON-ready document per tile, polygons in map coordinates.
 
     ``params.tiles``: ``holdout`` (default: tiles not used for training, i.e. validation tiles and images
-    without labels) or ``all``.
+    without labels) or ``all``. A tile that already has a prediction by the same weights (same fingerprint,
+    e.g. from an interrupted run) is not predicted again.
+
+    Returns:
+        The new documents, and the ids of all chosen tiles (new and reused) for the merge.
     """
     config = model_weights.config
     chosen = set(tile_split.tile_id[tile_split.split.isin(PREDICTED_SPLITS[params["tiles"]])])
     rows = [row for row in tile_index.itertuples() if row.tile_id in chosen]
+    fingerprint = model_weights.fingerprint
+    todo = [row for row in rows if not _predicted_by(existing_tile_predictions.get(row.tile_id), fingerprint)]
+    log.info("%d tiles chosen, %d already predicted by these weights (%s)", len(rows), len(rows) - len(todo),
+             model_weights.source)
     model = build_model(arch=config["arch"], tile_size=config["tile_size"], pretrained="none",
                         in_channels=len(config["bands"]), state_dict=model_weights.state_dict,
                         weights_name=model_weights.source)
-    model_ref = {"source": model_weights.source, "fingerprint": model_weights.fingerprint, **mlflow_run}
-    grids = {row.tile_id: TileGrid.from_index_row(row) for row in rows}
-    images = ((row.tile_id, tile_pixels(tiles[row.tile_id])) for row in rows)
+    model.roi_heads.detections_per_img = params["detections_per_tile"]
+    model_ref = {"source": model_weights.source, "fingerprint": fingerprint, **mlflow_run}
+    grids = {row.tile_id: TileGrid.from_index_row(row) for row in todo}
+    images = ((row.tile_id, tile_pixels(tiles[row.tile_id])) for row in todo)
     detections = run_model(model, images, config["bands"], config["mean"], config["std"],
                            resolve_device(params["device"]), batch_size=params["batch_size"],
                            score_threshold=params["score_threshold"], nodata=NODATA)
-    log.info("predicting %d tiles with %s", len(rows), model_weights.source)
-    return {tile_id: tile_prediction(grids[tile_id], instances, params["polygons"], model_ref)
-            for tile_id, instances in detections}
+    documents = {tile_id: tile_prediction(grids[tile_id], instances, params["polygons"], model_ref)
+                 for tile_id, instances in detections}
+    return documents, sorted(row.tile_id for row in rows)
 
 
-def merge_tile_predictions(tile_predictions: dict[str, Callable[[], dict[str, Any]]],
+def _predicted_by(load: Callable[[], dict] | None, fingerprint: str) -> bool:
+    return load is not None and load()["model"].get("fingerprint") == fingerprint
+
+
+def merge_tile_predictions(tile_predictions: dict[str, Callable[[], dict[str, Any]]], predicted_tiles: list[str],
                            raw_images: dict[str, Callable[[], RasterSource]], mlflow_run: dict[str, Any],
                            params: dict[str, Any]) -> tuple[dict, dict, dict, gpd.GeoDataFrame]:
     """Merge each image's tile detections into buildings; return the GeoPackage, GeoJSON (WGS84) and CSV
-    partitions per image and one predictions table for all images (tile ids and MLflow run id on each row)."""
+    partitions per image and one predictions table for all images (tile ids and MLflow run id on each row).
+
+    Only this run's chosen tiles count: the folder may hold documents of other tiles from earlier runs.
+    """
     documents = defaultdict(list)
-    for load in tile_predictions.values():
-        doc = load()
+    for tile_id in predicted_tiles:
+        doc = tile_predictions[tile_id]()
         documents[doc["image_id"]].append(doc)
     gpkg, geojson, csv, table = {}, {}, {}, []
     for image_id, docs in sorted(documents.items()):

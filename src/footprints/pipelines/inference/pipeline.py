@@ -10,13 +10,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=predict_tiles,
-                inputs=["tiles", "tile_index", "tile_split", "model_weights", "mlflow_run", "params:inference"],
-                outputs="tile_predictions",
+                inputs=["tiles", "tile_index", "tile_split", "model_weights", "existing_tile_predictions",
+                        "mlflow_run", "params:inference"],
+                outputs=["tile_predictions", "predicted_tiles"],
                 name="predict_buildings_per_tile",
             ),
             Node(
                 func=merge_tile_predictions,
-                inputs=["tile_predictions", "raw_images", "mlflow_run", "params:inference"],
+                inputs=["tile_predictions", "predicted_tiles", "raw_images", "mlflow_run", "params:inference"],
                 outputs=["buildings_gpkg", "buildings_geojson", "challenge_csv", "predictions_table"],
                 name="merge_buildings_across_tiles",
             ),

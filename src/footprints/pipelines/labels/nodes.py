@@ -61,7 +61,8 @@ def _with_crs(labels: gpd.GeoDataFrame, params: dict[str, Any]) -> gpd.GeoDataFr
     if labels.crs is not None:
         return labels
     if not params.get("assume_crs"):
-        raise InputError("label file has no CRS: add one to the file or set labels.assume_crs "
+        source = labels.attrs.get("source", "label file")
+        raise InputError(f"{source}: labels have no CRS; add one to the file or set labels.assume_crs "
                          "(e.g. EPSG:4326) in conf/base/parameters_labels.yml")
     return labels.set_crs(params["assume_crs"])
 
@@ -96,6 +97,11 @@ def _explode_polygons(labels: gpd.GeoDataFrame, report: list) -> gpd.GeoDataFram
             report.append({"source_fid": fid, "problem": f"not a polygon ({', '.join(kinds)})",
                            "action": "dropped"})
     kept = parts[polygonal & (parts.geometry.area > 0)]
+    split = kept.source_fid.value_counts()
+    split = split[split > 1]
+    if len(split):
+        log.info("labels: %d multi-part features split into %d buildings, one row each (source_fid kept)",
+                 len(split), int(split.sum()))
     return kept
 
 
@@ -104,6 +110,11 @@ def _classify(labels: gpd.GeoDataFrame, params: dict[str, Any], report: list) ->
     mapping = {str(k): v for k, v in params["classes"].items()}
     _check_class_names(set(mapping.values()) | {params["unknown_class"]} - {"drop"})
     attribute = params["class_attribute"]
+    if attribute not in labels.columns and len(labels):
+        others = [c for c in labels.columns if c not in {"geometry", "source_fid"}]
+        log.warning("%s: no feature has a %r property (they have %s): every feature counts as missing its "
+                    "class; set labels.class_attribute in conf/base/parameters_labels.yml",
+                    labels.attrs.get("source", "labels"), attribute, others or "none")
     raw = labels[attribute] if attribute in labels.columns else pd.Series(None, index=labels.index)
     names = raw.map(lambda v: mapping.get(str(v)) if pd.notna(v) else None)
     policy = params["unknown_class"]

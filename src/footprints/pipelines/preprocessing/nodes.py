@@ -24,16 +24,20 @@ from footprints.geo import TileSpec, check_tiling, footprint, iter_tiles, reproj
 log = logging.getLogger(__name__)
 
 # geometry: the part of the tile inside its image (padding excluded), in the working CRS.
+SOURCE_TAG, WINDOW_TAG = "FOOTPRINTS_SOURCE_SHA256", "FOOTPRINTS_WINDOW"
 INDEX_COLUMNS = ["tile_id", "image_id", "row_off", "col_off", "width", "height", "transform", "crs",
                  "valid_fraction", "image_sha256", "geometry"]
 
 
-def tile_images(raw_images: dict[str, Callable[[], RasterSource]], params: dict[str, Any]
+def tile_images(raw_images: dict[str, Callable[[], RasterSource]],
+                existing_tiles: dict[str, Callable[[], RasterSource]], params: dict[str, Any]
                 ) -> tuple[dict[str, Callable[[], Raster]], gpd.GeoDataFrame]:
-    """Plan the tiles of every raw image and index them.
+    """Plan the tiles of every raw image and index them; tiles already on disk from the same raster content
+    (an earlier or interrupted run) are not written again.
 
     Args:
         raw_images: partition id (image id) -> loader of a lazy ``RasterSource``.
+        existing_tiles: tile id -> loader of a tile already written (empty on a first run).
         params: ``tile_size``, ``overlap`` (pixels), ``min_valid_fraction`` (tiles with less valid data are
             skipped), ``working_crs`` (CRS of the index footprints; null = the first image's CRS).
 
@@ -51,11 +55,12 @@ def tile_images(raw_images: dict[str, Callable[[], RasterSource]], params: dict[
     for image_id, source in sources.items():
         image_rows = _index_image(image_id, source, params, working_crs)
         rows.extend(image_rows)
-        tiles.update({row["tile_id"]: partial(read_tile, source, row["spec"]) for row in image_rows})
+        tiles.update({row["tile_id"]: partial(read_tile, source, row["spec"], row["image_sha256"])
+                      for row in image_rows if not _already_written(existing_tiles, row)})
     index = gpd.GeoDataFrame([{k: r[k] for k in INDEX_COLUMNS} for r in rows], columns=INDEX_COLUMNS,
                              geometry="geometry", crs=working_crs)
-    log.info("planned %d tiles of %d px (overlap %d) from %d images", len(index), tile_size, overlap,
-             len(sources))
+    log.info("%d tiles of %d px (overlap %d) from %d images; %d to write, the others are unchanged on disk",
+             len(index), tile_size, overlap, len(sources), len(tiles))
     return tiles, index
 
 
@@ -84,9 +89,26 @@ def _index_image(image_id: str, source: RasterSource, params: dict[str, Any], wo
     return rows
 
 
-def read_tile(source: RasterSource, spec: TileSpec) -> Raster:
-    """Pixels of one tile, padded with nodata past the image edge, with the tile's own transform."""
-    return source.read(spec.window)
+def read_tile(source: RasterSource, spec: TileSpec, digest: str) -> Raster:
+    """Pixels of one tile, padded with nodata past the image edge, with the tile's own transform.
+
+    The tile records the content hash of its raster and its window, so a re-run can trust it.
+    """
+    raster = source.read(spec.window)
+    raster.profile["tags"] = {SOURCE_TAG: digest, WINDOW_TAG: _window_text(spec)}
+    return raster
+
+
+def _window_text(spec: TileSpec) -> str:
+    return f"{spec.col_off},{spec.row_off},{spec.size}"
+
+
+def _already_written(existing_tiles: dict[str, Callable[[], RasterSource]], row: dict[str, Any]) -> bool:
+    """A tile on disk is reused only if it came from the same raster content and the same window."""
+    if row["tile_id"] not in existing_tiles:
+        return False
+    tags = existing_tiles[row["tile_id"]]().profile.get("tags", {})
+    return tags.get(SOURCE_TAG) == row["image_sha256"] and tags.get(WINDOW_TAG) == _window_text(row["spec"])
 
 
 def file_sha256(source: RasterSource, chunk: int = 1 << 22) -> str:

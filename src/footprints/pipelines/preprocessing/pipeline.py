@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=tile_images,
-                inputs=["raw_images", "params:preprocessing"],
+                inputs=["raw_images", "existing_tiles", "params:preprocessing"],
                 outputs=["tiles", "tile_index"],
                 name="tile_raw_images",
             ),

@@ -14,8 +14,9 @@ from torch.utils.data import DataLoader
 
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster
-from footprints.datasets.weights import ModelWeights
+from footprints.model.weights import ModelWeights
 from footprints.errors import InputError
+from footprints.model.mlflow_model import BuildingDetector
 from footprints.model import TileDataset, TileSample, build_model, collate_fn, fit, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -25,15 +26,21 @@ NODATA = float("nan")  # see tile_pixels
 
 
 def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Callable[[], InstanceMasks]],
-                tile_split: pd.DataFrame, params: dict[str, Any]
+                tile_split: pd.DataFrame, initial_weights: ModelWeights | None, params: dict[str, Any]
                 ) -> tuple[ModelWeights, pd.DataFrame, dict[str, list[dict[str, float]]]]:
-    """Train Mask R-CNN; return the weights (with their config), the per-epoch history and MLflow metrics."""
+    """Train Mask R-CNN; return the weights (with their config), the per-epoch history and MLflow metrics.
+
+    ``initial_weights`` (fine-tuning, resuming) comes from ``--params init_model_uri=<file or MLflow URI>``;
+    without it the start is COCO or scratch, per ``params.pretrained``.
+    """
     seed_everything(params["seed"])
     torch.set_num_threads(params.get("torch_threads") or torch.get_num_threads())
     device = resolve_device(params["device"])
     loaders = {split: _loader(tiles, instance_masks, tile_split, split, params) for split in ("train", "val")}
+    start = {"state_dict": initial_weights.state_dict, "weights_name": initial_weights.source} \
+        if initial_weights is not None else {}
     model = build_model(arch=params["arch"], tile_size=params["tile_size"], pretrained=params["pretrained"],
-                        in_channels=len(params["bands"]), **_start_weights(params))
+                        in_channels=len(params["bands"]), **start)
     history = fit(model, loaders["train"], loaders["val"], epochs=params["epochs"], lr=params["lr"],
                   weight_decay=params["weight_decay"], device=device, optimizer=params["optimizer"],
                   schedule=params["schedule"], amp=params["amp"], max_grad_norm=params["max_grad_norm"])
@@ -72,12 +79,12 @@ def _instances(load: Callable[[], InstanceMasks]):
     return masks.masks, masks.class_ids
 
 
-def _start_weights(params: dict[str, Any]) -> dict[str, Any]:
-    """Fine-tune from a weights file when ``init_weights`` names one (resume, transfer)."""
-    return {"weights_path": params["init_weights"]} if params.get("init_weights") else {}
-
-
 def _metrics_history(history: list[dict[str, float]]) -> dict[str, list[dict[str, float]]]:
     """Per-epoch metrics in the shape kedro-mlflow's MlflowMetricsHistoryDataset logs, step = epoch."""
     return {name: [{"step": epoch, "value": float(row[name])} for epoch, row in enumerate(history, start=1)]
             for name in history[0]}
+
+
+def package_model(model_weights: ModelWeights) -> BuildingDetector:
+    """The MLflow pyfunc wrapper logged (and registered) next to the weights, which it takes as an artifact."""
+    return BuildingDetector()

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import train_model
+from .nodes import package_model, train_model
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -10,9 +10,15 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=train_model,
-                inputs=["tiles", "instance_masks", "tile_split", "params:training"],
+                inputs=["tiles", "instance_masks", "tile_split", "initial_weights", "params:training"],
                 outputs=["model_weights", "training_history", "training_metrics"],
                 name="train_mask_rcnn",
+            ),
+            Node(
+                func=package_model,
+                inputs="model_weights",
+                outputs="registered_model",
+                name="log_and_register_mlflow_model",
             ),
         ]
     )

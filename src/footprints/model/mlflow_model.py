@@ -1,0 +1,33 @@
+"""The trained detector as an MLflow pyfunc model, so the registry can name it and anyone can load it.
+
+The weights stay a safetensors artifact; MLflow keeps only this thin wrapper, which rebuilds the network from
+the config stored in the weights file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+
+from footprints.model.weights import read_weights
+from footprints.model.build import build_model
+from footprints.model.engine import resolve_device
+from footprints.model.predict import predict_tiles
+
+
+class BuildingDetector(mlflow.pyfunc.PythonModel):
+    """``predict`` takes a list of tiles (bands x H x W numpy arrays) and returns their instances as dicts."""
+
+    def load_context(self, context: Any) -> None:
+        weights = read_weights(context.artifacts["weights"], context.artifacts["weights"])
+        self.config = weights.config
+        self.model = build_model(arch=self.config["arch"], tile_size=self.config["tile_size"], pretrained="none",
+                                 in_channels=len(self.config["bands"]), state_dict=weights.state_dict)
+
+    def predict(self, context: Any, model_input: list[Any], params: dict | None = None) -> list[list[dict]]:
+        results = predict_tiles(self.model, enumerate(model_input), self.config["bands"], self.config["mean"],
+                                self.config["std"], resolve_device("auto"), progress=False,
+                                score_threshold=(params or {}).get("score_threshold", 0.5))
+        return [[{"mask": inst.mask, "class_id": inst.class_id, "score": inst.score,
+                  "class_scores": inst.class_scores} for inst in instances] for _, instances in results]

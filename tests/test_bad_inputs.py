@@ -1,0 +1,725 @@
+"""Catalogue of bad inputs: what a user can get wrong, and what the project does about each.
+
+Every case is one test: it builds a real bad input (GeoTIFFs written by rasterio, label files by geopandas,
+weights by safetensors) in the test's temp dir, feeds it to the code that consumes it in a real run (a
+dataset's ``load``, a node function, or a whole ``kedro run`` on a project copy), and checks the outcome:
+
+* ``Raises``: the run stops with one of our exceptions (``InputError``, ``WeightsError``,
+  ``NonFiniteLossError``; Kedro's ``DatasetError`` only where Kedro itself finds the problem, never a
+  library's), whose message is ONE line naming the file, feature or setting and what to do; a ``kedro run``
+  that stops leaves none of its outputs behind;
+* ``Handled``: the input is used, and what was done to it is reported (label_report.csv rows, a log line).
+
+docs/bad_inputs.md is generated from the same table, so the two cannot drift apart. Regenerate it with::
+
+    .venv/bin/python -m tests.test_bad_inputs > docs/bad_inputs.md
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from kedro.io import DatasetError
+from rasterio.control import GroundControlPoint
+from rasterio.errors import NotGeoreferencedWarning
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+
+from footprints.datasets.raster import GeoTIFFDataset
+from footprints.datasets.vector import VectorFileDataset
+from footprints.errors import InputError
+from footprints.model import NonFiniteLossError, WeightsError
+from footprints.pipelines.labels.nodes import clean_labels
+from footprints.pipelines.preprocessing.nodes import tile_images
+from tests.conftest import PROJECT, project_params, run_kedro, write_raster
+
+DOC = PROJECT / "docs/bad_inputs.md"
+REGENERATE = ".venv/bin/python -m tests.test_bad_inputs > docs/bad_inputs.md"
+
+UTM = "EPSG:32737"  # write_raster's grid: 0.5 m pixels, top-left corner at (532850, 9366850)
+X0, Y0 = 532850.0, 9366850.0
+TILING = {**project_params("preprocessing"), "tile_size": 128, "overlap": 16}
+LABELS = project_params("labels")
+
+
+# ---------------------------------------------------------------------------------------------- the table
+
+@dataclass(frozen=True)
+class Raises:
+    """The run stops with ``error``: one line matching ``match`` that contains ``names`` verbatim."""
+
+    error: type[Exception]
+    match: str
+    names: str  # the file / feature / setting the message must name
+    leaves_nothing: tuple[str, ...] = ()  # project-relative globs that must match no file afterwards
+
+    @property
+    def kind(self) -> str:
+        return f"**stops** (`{self.error.__name__}`)"
+
+
+@dataclass(frozen=True)
+class Handled:
+    """The input is used; ``check`` asserts what was done with it, ``log`` a line that says so."""
+
+    check: Callable[[Any], None] = lambda result: None
+    log: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "**handled**"
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """One bad input: what the user gave, what happens (both for the docs), how to build and run it."""
+
+    id: str
+    given: str  # user-facing: what the user gave
+    behaviour: str  # user-facing: what happens and what to do
+    make: Callable[[Context], Any]  # writes the bad input, returns what ``run`` needs
+    run: Callable[[Any], Any]  # the real code path that consumes it
+    expect: Raises | Handled
+
+
+@dataclass
+class Context:
+    """What a case's ``make`` gets: its temp dir and, on demand, a project copy for ``kedro run``."""
+
+    tmp: Path
+    request: pytest.FixtureRequest
+    _project: Path | None = field(default=None, repr=False)
+
+    @property
+    def made_project(self) -> bool:
+        return self._project is not None
+
+    def project(self) -> Path:
+        """A project copy with an initialised MLflow store (so ``kedro run`` does not migrate a new one)."""
+        if self._project is None:
+            root = self.request.getfixturevalue("project_copy")
+            shutil.copy(self.request.getfixturevalue("mlflow_store"), root / "mlflow.db")
+            self._project = root
+        return self._project
+
+
+# ------------------------------------------------------------------------------------ builders: rasters
+
+def written(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def png_named_tif(path: Path) -> Path:
+    with warnings.catch_warnings(action="ignore", category=NotGeoreferencedWarning), \
+            rasterio.open(path, "w", driver="PNG", width=64, height=64, count=3, dtype="uint8") as dst:
+        dst.write(np.full((3, 64, 64), 90, np.uint8))
+    return path
+
+
+def truncated(path: Path) -> Path:
+    whole = write_raster(path, width=512, height=512).read_bytes()
+    path.write_bytes(whole[: len(whole) // 3])
+    return path
+
+
+def without_geotransform(path: Path, gcps: bool = False) -> Path:
+    """A GeoTIFF in pixel coordinates; with ``gcps``, placed on the map by ground control points only."""
+    points = [GroundControlPoint(row, col, X0 + col / 2, Y0 - row / 2) for row in (0, 64) for col in (0, 64)]
+    extra = {"gcps": points, "crs": UTM} if gcps else {"crs": UTM}
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 3, "dtype": "uint8", **extra}
+    with warnings.catch_warnings(action="ignore", category=NotGeoreferencedWarning), \
+            rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.full((3, 64, 64), 90, np.uint8))
+    return path
+
+
+def load_raster(path: Path):
+    return GeoTIFFDataset(filepath=str(path)).load()
+
+
+def tile(path: Path, **params):
+    """``tile_images`` as the preprocessing node runs it, on one image, no tiles yet; returns (tiles, index)."""
+    return tile_images({path.stem: GeoTIFFDataset(filepath=str(path), lazy=True).load}, {}, {**TILING, **params})
+
+
+def tiles_like(count: int, dtype: str, n_tiles: int):
+    """Check: ``n_tiles`` tiles that keep the raster's band count and data type."""
+    def check(result):
+        tiles, index = result
+        assert len(index) == len(tiles) == n_tiles
+        arrays = [load().array for load in tiles.values()]
+        assert {a.shape for a in arrays} == {(count, 128, 128)}
+        assert {a.dtype for a in arrays} == {np.dtype(dtype)}
+    return check
+
+
+def one_padded_tile(result):
+    tiles, index = result
+    (load,) = tiles.values()
+    raster = load()
+    assert len(index) == 1 and raster.array.shape == (3, 128, 128)
+    assert (raster.mask[:40, :50] == 255).all() and (raster.mask[40:, :] == 0).all()  # padding is nodata
+
+
+def no_tiles(result):
+    tiles, index = result
+    assert not tiles and index.empty
+
+
+# ------------------------------------------------------------------------------------- builders: labels
+
+def building(x: float, y: float, size: float = 5.0) -> Polygon:
+    """A square building ``(x, y)`` metres from the raster's top-left corner (y counts downwards)."""
+    return box(X0 + x, Y0 - y - size, X0 + x + size, Y0 - y)
+
+
+def bow_tie(x: float, y: float) -> Polygon:
+    return Polygon([(X0 + x, Y0 - y), (X0 + x + 6, Y0 - y - 6), (X0 + x + 6, Y0 - y), (X0 + x, Y0 - y - 6)])
+
+
+def write_labels(path: Path, features: list[tuple[Any, Any]], crs: str | None = UTM) -> Path:
+    """A real label file (driver from the suffix) of ``(geometry, condition)`` features in ``crs``."""
+    frame = gpd.GeoDataFrame({"condition": [c for _, c in features]}, geometry=[g for g, _ in features],
+                             crs=UTM)
+    if crs is None:
+        frame = frame.set_crs(None, allow_override=True)
+    elif crs != UTM:
+        frame = frame.to_crs(crs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'crs' was not provided")
+        frame.to_file(path, engine="pyogrio")
+    return path
+
+
+def grid_index(tmp: Path) -> gpd.GeoDataFrame:
+    """The tile index of a 300 x 200 px raster (150 m x 100 m), as the labels pipeline gets it."""
+    return tile(write_raster(tmp / "grid.tif"))[1]
+
+
+def labels_case(id: str, given: str, behaviour: str, expect: Raises | Handled,
+                features: list[tuple[Any, Any]] | None = None, crs: str | None = UTM,
+                suffix: str = ".geojson", params: dict[str, Any] | None = None, text: str | None = None
+                ) -> BadInput:
+    """A label file (``features``, or raw ``text``) cleaned by the labels node against a real tile index."""
+    def make(ctx: Context):
+        path = ctx.tmp / f"labels{suffix}"
+        if text is not None:
+            path.write_text(text)
+        else:
+            write_labels(path, features, crs)
+        return path, grid_index(ctx.tmp)
+
+    def run(made):
+        path, index = made
+        return clean_labels(VectorFileDataset(filepath=str(path)).load(), index, {**LABELS, **(params or {})})
+
+    return BadInput(id, given, behaviour, make, run, expect)
+
+
+def reported(rows: list[tuple[int, str, str]], kept: list[int] | None = None):
+    """Check: the report is exactly ``rows`` (source_fid, problem regex, action), the labels ``kept`` fids."""
+    def check(result):
+        labels, report = result
+        got = list(zip(report.source_fid, report.problem, report.action))
+        assert len(got) == len(rows), got
+        for (fid, problem, action), (want_fid, want_problem, want_action) in zip(got, rows):
+            assert fid == want_fid and re.fullmatch(want_problem, problem) and action == want_action, got
+        if kept is not None:
+            assert list(labels.source_fid) == kept
+        assert labels.geometry.is_valid.all() and set(labels.geom_type) <= {"Polygon"}
+    return check
+
+
+def reprojected_to_utm(result):
+    labels, report = result
+    assert report.empty and labels.crs == UTM
+    assert labels.geometry[0].symmetric_difference(building(10, 10)).area < 1e-3
+
+
+# ---------------------------------------------------------------------------- builders: kedro project runs
+
+def project_images(ctx: Context, *bad: Callable[[Path], Path], good: bool = True) -> Path:
+    """The project copy with its raw images replaced by a small good raster (if ``good``) and the bad ones."""
+    root = ctx.project()
+    images = root / "data/01_raw/images"
+    for old in images.iterdir():
+        old.unlink()
+    if good:
+        write_raster(images / "good.tif")
+    for builder in bad:
+        builder(images)
+    return root
+
+
+def project_with_labels(ctx: Context, write: Callable[[Path], Any]) -> Path:
+    """One small raster, and the raw label file (same name as in the catalog) written by ``write``."""
+    root = project_images(ctx)
+    write(root / "data/01_raw/labels/tanzania_sample.geojson")
+    return root
+
+
+def kedro(*pipelines: str, params: dict[str, Any] | None = None) -> Callable[[Path], Path]:
+    """``kedro run --pipeline ...`` through a real KedroSession on the project copy; returns its root."""
+    def run(root: Path) -> Path:
+        run_kedro(root, list(pipelines), params=params)
+        return root
+    return run
+
+
+TILE_OUTPUTS = ("data/02_intermediate/tiles/*", "data/02_intermediate/tile_index.gpkg")
+LABEL_OUTPUTS = ("data/03_primary/*", "data/08_reporting/label_report.csv", "data/05_model_input/*")
+
+
+def nothing_labelled(root: Path):
+    report = pd.read_csv(root / "data/08_reporting/label_report.csv")
+    assert len(report) == 3 and set(report.problem) == {"outside every raster"}
+    split = pd.read_csv(root / "data/05_model_input/tile_split.csv")
+    assert len(split) and set(split.split) == {"unlabelled"}
+
+
+# ---------------------------------------------------------------------------------- builders: the model
+
+def weights_for_classes(path: Path, num_classes: int) -> Path:
+    from footprints.model import build_model, save_weights
+
+    model = build_model("maskrcnn_resnet50_fpn", num_classes=num_classes, tile_size=64, pretrained="none")
+    save_weights(model, path)
+    return path
+
+
+def build_from(path: Path):
+    from footprints.model import build_model
+
+    return build_model("maskrcnn_resnet50_fpn", tile_size=64, pretrained="none", weights_path=path)
+
+
+def load_weights_file(path: Path):
+    from footprints.datasets.weights import ModelWeightsDataset
+
+    return ModelWeightsDataset(filepath=str(path)).load()
+
+
+def float_tile_with_inf(tmp: Path) -> Path:
+    """A float32 tile with one building and a patch of +inf pixels (a ratio band divided by zero)."""
+    pixels = np.full((3, 64, 64), 40.0, np.float32)
+    pixels[:, 10:40, 10:40] = 200.0
+    pixels[:, 50:54, 50:54] = np.inf
+    return write_raster(tmp / "ratio.tif", width=64, height=64, dtype="float32", fill=pixels)
+
+
+def _constant(value):
+    return value
+
+
+def train_one_step(path: Path):
+    """One training step of a small Mask R-CNN on the tile, fed as the training pipeline feeds it."""
+    import torch
+
+    from footprints.model import TileDataset, TileSample, build_model, collate_fn, train_one_epoch
+    from footprints.pipelines.training.nodes import NODATA, tile_pixels
+
+    torch.manual_seed(0)
+    masks = np.zeros((1, 64, 64), np.uint8)
+    masks[0, 10:40, 10:40] = 1
+    sample = TileSample(path.stem, functools.partial(tile_pixels, functools.partial(load_raster, path)),
+                        functools.partial(_constant, (masks, np.array([1]))), NODATA)
+    dataset = TileDataset([sample], [1, 2, 3], [123.7, 116.3, 103.5], [58.4, 57.1, 57.4])
+    model = build_model("maskrcnn_resnet50_fpn", tile_size=64, pretrained="none")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.005)
+    batches = [collate_fn([dataset[0]])]
+    return train_one_epoch(model, optimizer, batches, torch.device("cpu"), epoch=1, progress=False)
+
+
+# ------------------------------------------------------------------------------------------------ cases
+
+CASES: list[BadInput] = [
+    # --- raw images ---------------------------------------------------------------------------------
+    BadInput(
+        "png_named_tif",
+        "a PNG (or JPEG...) among the raw images, saved with a `.tif` name",
+        "`kedro run` ends before any tile is written: `<file>: is a PNG file, not a GeoTIFF; convert it with "
+        "gdal_translate`",
+        lambda ctx: project_images(ctx, lambda folder: png_named_tif(folder / "scan.tif")),
+        kedro("preprocessing"),
+        Raises(InputError, r"scan\.tif: is a PNG file, not a GeoTIFF; convert it with gdal_translate$",
+               "scan.tif", leaves_nothing=TILE_OUTPUTS)),
+    BadInput(
+        "text_named_tif",
+        "a file that is no image at all with a `.tif` name (e.g. a saved HTML error page)",
+        "`<file>: cannot read as a GeoTIFF (... not recognized as being in a supported file "
+        "format.); check the file is a complete GeoTIFF`",
+        lambda ctx: written(ctx.tmp / "download.tif", b"<html>403 Forbidden</html>"),
+        load_raster,
+        Raises(InputError, r"download\.tif: cannot read as a GeoTIFF \(.*not recognized.*\); check the file "
+               r"is a complete GeoTIFF$", "download.tif")),
+    BadInput(
+        "truncated_geotiff",
+        "a GeoTIFF cut short (interrupted copy or download) among the raw images",
+        "`kedro run` ends before any tile is written: `<file>: pixel data cannot be read, the file is "
+        "truncated or corrupt (...); copy or export it again`",
+        lambda ctx: project_images(ctx, lambda folder: truncated(folder / "cut.tif")),
+        kedro("preprocessing"),
+        Raises(InputError, r"cut\.tif: pixel data cannot be read, the file is truncated or corrupt \(.+\); "
+               r"copy or export it again$", "cut.tif", leaves_nothing=TILE_OUTPUTS)),
+    BadInput(
+        "raster_without_crs",
+        "a GeoTIFF with a geotransform but no CRS",
+        "`<file>: raster has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and re-run`",
+        lambda ctx: write_raster(ctx.tmp / "nocrs.tif", crs=None),
+        load_raster,
+        Raises(InputError, r"nocrs\.tif: raster has no CRS; assign one \(gdal_edit\.py -a_srs EPSG:XXXX\)",
+               "nocrs.tif")),
+    BadInput(
+        "raster_without_geotransform",
+        "a GeoTIFF in pixel coordinates only (no geotransform)",
+        "`<file>: raster has no geotransform (pixel coordinates only); georeference it "
+        "(gdal_translate -a_ullr / gdalwarp) first`",
+        lambda ctx: without_geotransform(ctx.tmp / "pixels.tif"),
+        load_raster,
+        Raises(InputError, r"pixels\.tif: raster has no geotransform .*; georeference it", "pixels.tif")),
+    BadInput(
+        "raster_with_gcps_only",
+        "a GeoTIFF placed on the map by ground control points only",
+        "`<file>: raster is georeferenced by ground control points only; warp it to a "
+        "north-up grid (gdalwarp -t_srs EPSG:XXXX) first`",
+        lambda ctx: without_geotransform(ctx.tmp / "gcps.tif", gcps=True),
+        load_raster,
+        Raises(InputError, r"gcps\.tif: raster is georeferenced by ground control points only; warp it",
+               "gcps.tif")),
+    BadInput(
+        "rotated_raster",
+        "a GeoTIFF whose geotransform has rotation terms",
+        "`<file>: raster has rotation terms in its geotransform; warp it to a north-up grid "
+        "(gdalwarp) first`",
+        lambda ctx: write_raster(ctx.tmp / "rotated.tif", transform=Affine(0.5, 0.1, X0, 0.1, -0.5, Y0)),
+        load_raster,
+        Raises(InputError, r"rotated\.tif: raster has rotation terms in its geotransform; warp it",
+               "rotated.tif")),
+    BadInput(
+        "one_band_raster",
+        "a 1-band (panchromatic) GeoTIFF",
+        "tiled like any other: 1-band tiles of the same data type; to train on it set `training.bands: [1]` "
+        "and one `mean`/`std` value",
+        lambda ctx: write_raster(ctx.tmp / "pan.tif", count=1),
+        tile,
+        Handled(tiles_like(1, "uint8", 6))),
+    BadInput(
+        "four_band_raster",
+        "a 4-band (RGB + near-infrared) GeoTIFF",
+        "tiled like any other: 4-band tiles; `training.bands` picks the bands the model sees",
+        lambda ctx: write_raster(ctx.tmp / "rgbn.tif", count=4),
+        tile,
+        Handled(tiles_like(4, "uint8", 6))),
+    BadInput(
+        "uint16_raster",
+        "a 16-bit (uint16) GeoTIFF",
+        "tiled like any other: uint16 tiles, pixel values kept; set `training.mean`/`std` in raw pixel units",
+        lambda ctx: write_raster(ctx.tmp / "deep.tif", dtype="uint16"),
+        tile,
+        Handled(tiles_like(3, "uint16", 6))),
+    BadInput(
+        "all_nodata_raster",
+        "a GeoTIFF that holds nothing but nodata",
+        "the image gives no tiles and a warning: `<file>: no tile has 2% valid pixels; the image is skipped`",
+        lambda ctx: write_raster(ctx.tmp / "blank.tif", nodata=0, fill=np.zeros((3, 200, 300), np.uint8)),
+        tile,
+        Handled(no_tiles, log=r"blank\.tif: no tile has 2% valid pixels; the image is skipped")),
+    BadInput(
+        "raster_smaller_than_a_tile",
+        "a GeoTIFF smaller than one tile",
+        "one tile, padded with nodata past the image edge (the padding is masked out of training and "
+        "metrics)",
+        lambda ctx: write_raster(ctx.tmp / "small.tif", width=50, height=40),
+        tile,
+        Handled(one_padded_tile)),
+    BadInput(
+        "no_raw_images",
+        "no GeoTIFF at all in `data/01_raw/images`",
+        "`kedro run` ends before anything is written: `No partitions found in '<folder>'` (Kedro's own "
+        "message: put GeoTIFFs there)",
+        lambda ctx: project_images(ctx, good=False),
+        kedro("preprocessing"),
+        Raises(DatasetError, r"No partitions found in '.*data/01_raw/images'", "data/01_raw/images",
+               leaves_nothing=TILE_OUTPUTS)),
+    # --- tiling settings ----------------------------------------------------------------------------
+    BadInput(
+        "overlap_equal_to_tile_size",
+        "`preprocessing.overlap` equal to `preprocessing.tile_size` (e.g. `--params "
+        "preprocessing.overlap=512`)",
+        "`kedro run` ends before any tile is written: `overlap (512) must be smaller than tile_size (512)`",
+        lambda ctx: project_images(ctx),
+        kedro("preprocessing", params={"preprocessing": {"overlap": 512}}),
+        Raises(InputError, r"^overlap \(512\) must be smaller than tile_size \(512\)$", "overlap",
+               leaves_nothing=TILE_OUTPUTS)),
+    BadInput(
+        "overlap_larger_than_tile_size",
+        "`preprocessing.overlap` larger than `preprocessing.tile_size`",
+        "before any pixel is read: `overlap (200) must be smaller than tile_size (128)`",
+        lambda ctx: write_raster(ctx.tmp / "image.tif"),
+        lambda path: tile(path, overlap=200),
+        Raises(InputError, r"^overlap \(200\) must be smaller than tile_size \(128\)$", "overlap")),
+    BadInput(
+        "tile_size_zero",
+        "`preprocessing.tile_size: 0`",
+        "before any pixel is read: `tile_size must be a positive integer of pixels, got 0`",
+        lambda ctx: write_raster(ctx.tmp / "image.tif"),
+        lambda path: tile(path, tile_size=0, overlap=0),
+        Raises(InputError, r"^tile_size must be a positive integer of pixels, got 0$", "tile_size")),
+    BadInput(
+        "negative_overlap",
+        "a negative `preprocessing.overlap`",
+        "before any pixel is read: `overlap must be an integer >= 0 pixels, got -8`",
+        lambda ctx: write_raster(ctx.tmp / "image.tif"),
+        lambda path: tile(path, overlap=-8),
+        Raises(InputError, r"^overlap must be an integer >= 0 pixels, got -8$", "overlap")),
+    # --- labels -------------------------------------------------------------------------------------
+    labels_case(
+        "labels_in_another_crs",
+        "labels in another CRS than the rasters (e.g. a plain WGS84 GeoJSON)",
+        "reprojected to the rasters' working CRS; nothing to do",
+        Handled(reprojected_to_utm),
+        features=[(building(10, 10), "Complete")], crs="EPSG:4326"),
+    labels_case(
+        "labels_without_crs",
+        "a label file without a CRS (e.g. a GeoPackage with an undefined SRS, a shapefile without `.prj`)",
+        "`<file>: labels have no CRS; add one to the file or set labels.assume_crs (e.g. EPSG:4326) in "
+        "conf/base/parameters_labels.yml`",
+        Raises(InputError, r"labels\.gpkg: labels have no CRS; add one to the file or set labels\.assume_crs",
+               "labels.assume_crs"),
+        features=[(building(10, 10), "Complete")], crs=None, suffix=".gpkg"),
+    labels_case(
+        "invalid_geometry",
+        "a self-intersecting (bow-tie) polygon",
+        "repaired with `make_valid`, every piece kept; a label_report.csv row `invalid geometry: "
+        "Self-intersection[...]`, action `repaired with make_valid`",
+        Handled(reported([(0, r"invalid geometry: Self-intersection\[.*\]", "repaired with make_valid")],
+                         kept=[0, 0, 1])),
+        features=[(bow_tie(10, 10), "Complete"), (building(30, 10), "Complete")]),
+    labels_case(
+        "empty_geometry",
+        "a feature with an empty geometry",
+        "dropped; a label_report.csv row `empty geometry`, action `dropped`",
+        Handled(reported([(0, "empty geometry", "dropped")], kept=[1])),
+        features=[(Polygon(), "Complete"), (building(30, 10), "Complete")], suffix=".gpkg"),
+    labels_case(
+        "null_geometry",
+        "a feature with a null geometry",
+        "dropped; a label_report.csv row `null geometry`, action `dropped`",
+        Handled(reported([(0, "null geometry", "dropped")], kept=[1])),
+        features=[(None, "Complete"), (building(30, 10), "Complete")]),
+    labels_case(
+        "multipolygon",
+        "a MultiPolygon feature (several buildings in one feature)",
+        "split into one building per part (each keeps the feature's `source_fid`); the log says `labels: 1 "
+        "multi-part features split into 2 buildings`",
+        Handled(reported([], kept=[0, 0, 1]), log=r"1 multi-part features split into 2 buildings"),
+        features=[(MultiPolygon([building(10, 10), building(30, 10)]), "Complete"),
+                  (building(50, 10), "Complete")]),
+    labels_case(
+        "points_and_lines_among_polygons",
+        "points or lines among the polygons",
+        "dropped; a label_report.csv row `not a polygon (Point)` / `not a polygon (LineString)`, action "
+        "`dropped`",
+        Handled(reported([(1, r"not a polygon \(Point\)", "dropped"),
+                          (2, r"not a polygon \(LineString\)", "dropped")], kept=[0])),
+        features=[(building(10, 10), "Complete"), (Point(X0 + 40, Y0 - 10), "Complete"),
+                  (LineString([(X0 + 50, Y0 - 10), (X0 + 60, Y0 - 20)]), "Complete")]),
+    labels_case(
+        "unknown_class",
+        "a class value that `labels.classes` does not list (e.g. `condition: Ruin`)",
+        "dropped (or mapped to the class `labels.unknown_class` names); a label_report.csv row "
+        "`unknown condition 'Ruin'`",
+        Handled(reported([(1, "unknown condition 'Ruin'", "dropped")], kept=[0])),
+        features=[(building(10, 10), "Complete"), (building(30, 10), "Ruin")]),
+    labels_case(
+        "missing_class",
+        "a feature without a class value",
+        "dropped (or mapped to the class `labels.unknown_class` names); a label_report.csv row "
+        "`missing condition`",
+        Handled(reported([(1, "missing condition", "mapped to incomplete")], kept=[0, 1])),
+        features=[(building(10, 10), "Complete"), (building(30, 10), None)],
+        params={"unknown_class": "incomplete"}),
+    labels_case(
+        "class_attribute_absent",
+        "labels whose class property has another name than `labels.class_attribute`",
+        "every feature gets a `missing condition` row and is dropped, and a warning names the file and the "
+        "properties it has: set `labels.class_attribute`",
+        Handled(reported([(0, "missing condition", "dropped")], kept=[]),
+                log=r"labels\.geojson: no feature has a 'condition' property \(they have \['status'\]\).*"
+                    r"set labels\.class_attribute"),
+        text='{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"status": '
+             '"Complete"}, "geometry": {"type": "Polygon", "coordinates": [[[39.3, -5.7], [39.3001, -5.7], '
+             '[39.3001, -5.7001], [39.3, -5.7]]]}}]}'),
+    labels_case(
+        "unknown_class_setting",
+        "`labels.unknown_class` (or a `labels.classes` value) naming a class the model does not have",
+        "`labels.classes / labels.unknown_class name ['ruin']: use one of ['complete', 'incomplete', "
+        "'foundation'] or 'drop'`",
+        Raises(InputError, r"^labels\.classes / labels\.unknown_class name \['ruin'\]: use one of",
+               "unknown_class"),
+        features=[(building(10, 10), None)], params={"unknown_class": "ruin"}),
+    BadInput(
+        "empty_label_file",
+        "a 0-byte label file",
+        "`kedro run` ends before the label database or report is written: `<file>: cannot read as a vector "
+        'file: it is empty (0 bytes); export it again, or write {"type": "FeatureCollection", "features": '
+        '[]} if it has no features`',
+        lambda ctx: project_with_labels(ctx, lambda path: path.write_bytes(b"")),
+        kedro("preprocessing", "labels"),
+        Raises(InputError, r"tanzania_sample\.geojson: cannot read as a vector file: it is empty \(0 bytes\)",
+               "tanzania_sample.geojson", leaves_nothing=LABEL_OUTPUTS)),
+    labels_case(
+        "empty_feature_collection",
+        "a label file with no features (an empty FeatureCollection)",
+        "every tile is unlabelled (negatives, or new imagery for inference); a warning says `the label file "
+        "holds no features`",
+        Handled(reported([], kept=[]), log="the label file holds no features"),
+        text='{"type": "FeatureCollection", "features": []}'),
+    labels_case(
+        "labels_outside_every_raster",
+        "some labels that touch no raster",
+        "stored in the label database but unused; a label_report.csv row `outside every raster`, action "
+        "`stored, unused`",
+        Handled(reported([(1, "outside every raster", "stored, unused")], kept=[0, 1])),
+        features=[(building(10, 10), "Complete"), (building(1000, 10), "Complete")]),
+    BadInput(
+        "labels_and_rasters_do_not_overlap",
+        "a label file and rasters that do not overlap at all (wrong area, or a wrong CRS)",
+        "every label gets an `outside every raster` row, every tile is `unlabelled` in tile_split.csv, and "
+        "a warning says `no label touches any raster: check that labels and images cover the same area and "
+        "that the label CRS is right`",
+        lambda ctx: project_with_labels(ctx, lambda path: write_labels(
+            path, [(building(5000 + 20 * i, 10), "Complete") for i in range(3)], "EPSG:4326")),
+        kedro("preprocessing", "labels"),
+        Handled(nothing_labelled, log=r"no label touches any raster: check that labels and images cover the "
+                                      r"same area and that the label CRS is right")),
+    # --- model weights and training -----------------------------------------------------------------
+    BadInput(
+        "missing_weights_file",
+        "a weights file that does not exist (`--params model_uri=...` or the default before any training)",
+        "`weights file <file> not found: train first (kedro run --pipeline training) or pass --params "
+        "model_uri=runs:/<run_id>/model`",
+        lambda ctx: ctx.tmp / "model.safetensors",
+        load_weights_file,
+        Raises(InputError, r"weights file .*model\.safetensors not found.*train first", "model.safetensors")),
+    BadInput(
+        "weights_file_not_safetensors",
+        "a weights file that is not safetensors (e.g. a pickled `.pth` renamed)",
+        "`<file> is not a readable safetensors file: ...`",
+        lambda ctx: written(ctx.tmp / "model.safetensors", b"\x80\x04PK not tensors"),
+        load_weights_file,
+        Raises(InputError, r"model\.safetensors is not a readable safetensors file", "model.safetensors")),
+    BadInput(
+        "weights_for_other_classes",
+        "weights trained for another number of classes",
+        "`<file> has 3 classes, model expects 4`: use weights trained for this project's classes, or train "
+        "anew",
+        lambda ctx: weights_for_classes(ctx.tmp / "other.safetensors", num_classes=3),
+        build_from,
+        Raises(WeightsError, r"other\.safetensors has 3 classes, model expects 4$", "other.safetensors")),
+    BadInput(
+        "non_finite_pixels",
+        "a float raster with infinite pixel values that are not declared nodata (the loss becomes NaN)",
+        "training ends at that step, before the weights change: `epoch 1 step 1: loss is not finite (...); "
+        "lower lr, set max_grad_norm, or look for NaN in the inputs` (mask or fix those pixels)",
+        lambda ctx: float_tile_with_inf(ctx.tmp),
+        train_one_step,
+        Raises(NonFiniteLossError, r"^epoch 1 step 1: loss is not finite \(.*loss=nan\); lower lr",
+               "max_grad_norm")),
+]
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory) -> Path:
+    """An initialised (migrated) MLflow SQLite store, copied into each project so runs skip the migration."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input(case: BadInput, tmp_path, request, caplog):
+    caplog.set_level(logging.INFO)
+    context = Context(tmp_path, request)
+    made = case.make(context)
+    expect = case.expect
+    if isinstance(expect, Handled):
+        expect.check(case.run(made))
+        if expect.log:
+            assert re.search(expect.log, caplog.text), caplog.text
+        return
+    with pytest.raises(Exception) as raised:
+        case.run(made)
+    error, message = raised.value, str(raised.value)
+    if type(error) is DatasetError and isinstance(error.__cause__, expect.error):
+        assert message.endswith(str(error.__cause__))  # Kedro's catalog puts the dataset name in front
+        error = error.__cause__
+    assert isinstance(error, expect.error), f"{type(error).__module__}.{type(error).__name__}: {message}"
+    assert "\n" not in message.strip(), f"more than one line: {message!r}"
+    assert re.search(expect.match, message), message
+    assert expect.names in message, f"{expect.names!r} not named in {message!r}"
+    assert context.made_project or not expect.leaves_nothing
+    for pattern in expect.leaves_nothing:
+        left = sorted(context.project().glob(pattern))
+        assert not left, f"a failed run left {left}"
+
+
+def test_catalogue_covers_enough_cases():
+    assert len(CASES) >= 20 and len({case.id for case in CASES}) == len(CASES)
+
+
+def render_table(cases: list[BadInput] = CASES) -> str:
+    """The Markdown table of the catalogue: one row per case."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    rows = ["| input | behaviour |", "| --- | --- |"]
+    rows += [f"| `{case.id}`: {cell(case.given)} | {case.expect.kind}: {cell(case.behaviour)} |"
+             for case in cases]
+    return "\n".join(rows) + "\n"
+
+
+def render_doc() -> str:
+    return (
+        "# Bad inputs\n\n"
+        "What the project does with inputs it cannot use as given. A run either stops with ONE line that "
+        "names the file, feature or setting at fault and what to do (and leaves none of that run's outputs "
+        "half written), or it goes on and reports what it did: a row in "
+        "`data/08_reporting/label_report.csv` (`source_fid`, `problem`, `action`) or a log line.\n\n"
+        "Kedro puts the dataset's name in front of errors raised while loading it "
+        "(`raw_labels: <file>: ...`). Every row is a test in `tests/test_bad_inputs.py`, and this table is "
+        f"generated from the same list of cases; do not edit it by hand, regenerate it with `{REGENERATE}`."
+        "\n\n"
+        + render_table()
+    )
+
+
+def test_docs_table_is_generated_from_the_cases():
+    text = DOC.read_text() if DOC.is_file() else ""
+    table = render_table()
+    rows_in_doc = [line for line in text.splitlines() if line.startswith("|")]
+    assert table in text and rows_in_doc == table.splitlines(), (
+        f"{DOC.relative_to(PROJECT)} is out of date with the cases in tests/test_bad_inputs.py; "
+        f"regenerate it: {REGENERATE}")
+
+
+if __name__ == "__main__":
+    print(render_doc(), end="")
