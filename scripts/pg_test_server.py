@@ -104,6 +104,19 @@ def stop(directory: str | os.PathLike) -> bool:
     return True
 
 
+def pg_ctl(directory: str | os.PathLike, action: str, mode: str = "fast") -> None:
+    """Stop (``mode`` fast or immediate, i.e. a crash) or start again the server of ``directory``, data kept.
+
+    Tests use it to take the database away in the middle of a write.
+    """
+    env_file = Path(directory) / ENV_FILE
+    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    home = Path(env["FOOTPRINTS_PG_SERVER_HOME"])
+    extra = ["-m", mode] if action == "stop" else ["-l", home / "server.log", "-t", "60"]
+    _run_as_postgres([find_bindir() / "pg_ctl", "-D", home / "data", *extra, "-w", action],
+                     log=home / "server.log" if action == "start" else None)
+
+
 def _init_and_start(bindir: Path, home: Path, password: str) -> int:
     """initdb with a superuser password, then pg_ctl start on a free port, fsync off (disposable data)."""
     data, pwfile = home / "data", home / "pwfile"

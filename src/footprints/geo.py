@@ -70,12 +70,14 @@ def tile_id(image_id: str, row_off: int, col_off: int) -> str:
 
 def check_tiling(tile_size: int, overlap: int) -> None:
     """Reject tilings that make no sense before any pixel is read."""
+    where = "set preprocessing.tile_size / preprocessing.overlap in conf/base/parameters_preprocessing.yml"
     if not isinstance(tile_size, int) or tile_size <= 0:
-        raise InputError(f"tile_size must be a positive integer of pixels, got {tile_size!r}")
+        raise InputError(f"preprocessing.tile_size must be a positive integer of pixels, got {tile_size!r}; {where}")
     if not isinstance(overlap, int) or overlap < 0:
-        raise InputError(f"overlap must be an integer >= 0 pixels, got {overlap!r}")
+        raise InputError(f"preprocessing.overlap must be an integer >= 0 pixels, got {overlap!r}; {where}")
     if overlap >= tile_size:
-        raise InputError(f"overlap ({overlap}) must be smaller than tile_size ({tile_size})")
+        raise InputError(f"preprocessing.overlap ({overlap}) must be smaller than preprocessing.tile_size "
+                         f"({tile_size}); {where}")
 
 
 def tile_offsets(length: int, tile_size: int, overlap: int) -> list[int]:

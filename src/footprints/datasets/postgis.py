@@ -244,7 +244,7 @@ class PostGISTableDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | P
             raise
         except (sa.exc.DBAPIError, psycopg2.Error, ValueError) as err:  # the transaction was rolled back
             first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise InputError(f"{self._where.name}: save failed, the table is left as it was: "
+            raise InputError(f"{self._where.name} in {self._where.server}: save failed, the table is left as it was: "
                              f"{first_line}") from None
 
     def preview(self, nrows: int = 20) -> TablePreview:

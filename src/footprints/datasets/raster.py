@@ -47,12 +47,24 @@ class RasterSource:
     profile: dict[str, Any]
 
     def read(self, window: Window | None = None) -> Raster:
-        """Pixels and validity mask of a window, padded with nodata (mask 0) past the raster edges."""
+        """Pixels and validity mask of a window, padded with nodata (mask 0) past the raster edges.
+
+        Only the part inside the raster is read, straight into a nodata-filled array: rasterio's boundless
+        reads build a temporary VRT per call, ~7x slower and leaving heap behind that grows with the tile
+        count (measured in benchmarks/tiling.py).
+        """
         with rasterio.open(self.path) as src:
+            window = window or Window(0, 0, src.width, src.height)
             fill = src.nodata if src.nodata is not None else 0
-            array = src.read(window=window, boundless=window is not None, fill_value=fill)
-            mask = src.dataset_mask(window=window, boundless=window is not None)
-            transform = src.window_transform(window) if window is not None else src.transform
+            array = np.full((src.count, int(window.height), int(window.width)), fill, dtype=src.dtypes[0])
+            mask = np.zeros(array.shape[1:], dtype=np.uint8)
+            inside = _inside(window, src.width, src.height)
+            if inside is not None:
+                top, left = int(inside.row_off - window.row_off), int(inside.col_off - window.col_off)
+                rows, cols = slice(top, top + int(inside.height)), slice(left, left + int(inside.width))
+                array[:, rows, cols] = src.read(window=inside)
+                mask[rows, cols] = src.dataset_mask(window=inside)
+            transform = src.window_transform(window)
         profile = {**self.profile, "transform": transform, "height": array.shape[1], "width": array.shape[2]}
         return Raster(array, profile, mask)
 
@@ -74,6 +86,14 @@ class RasterSource:
             inside = window.intersection(Window(0, 0, src.width, src.height))
             mask = src.dataset_mask(window=inside)
         return float(np.count_nonzero(mask)) / mask.size
+
+
+def _inside(window: Window, width: int, height: int) -> Window | None:
+    """The part of a window that lies inside a raster of the given size (None when they do not meet)."""
+    try:
+        return window.intersection(Window(0, 0, width, height))
+    except WindowError:
+        return None
 
 
 def open_profile(path: Path) -> dict[str, Any]:

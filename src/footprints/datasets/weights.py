@@ -57,8 +57,10 @@ class ModelWeightsDataset(AbstractDataset[ModelWeights, ModelWeights | None]):
                     return _checked(read_weights(_download(source, tmp), source))
             return _checked(read_weights(source or "", source))
         except WeightsError as err:
-            raise InputError(f"{err}: train first (kedro run --pipeline training) or pass "
-                             "--params model_uri=runs:/<run_id>/model") from None
+            missing = source is None or not (source.startswith(MLFLOW_SCHEMES) or Path(source).is_file())
+            advice = ("; train first (kedro run --pipeline training) or pass --params model_uri=runs:/<run_id>/model"
+                      if missing else "")
+            raise InputError(f"{err}{advice}") from None
 
     def save(self, data: ModelWeights) -> None:
         if self._filepath is None:

@@ -16,7 +16,7 @@ from footprints.datasets.raster import Raster, RasterSource
 from footprints.model.weights import ModelWeights
 from footprints.geo import WGS84, TileGrid
 from footprints.model import build_model, predict_tiles as run_model, resolve_device
-from footprints.pipelines.training.nodes import NODATA, tile_pixels
+from footprints.pipelines.training.nodes import NODATA, check_bands, tile_pixels
 from footprints.postprocess.challenge import challenge_table
 from footprints.postprocess.merge import detections_frame, merge_detections
 from footprints.postprocess.tile_polygons import tile_prediction
@@ -36,13 +36,15 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
     e.g. from an interrupted run) is not predicted again.
 
     Returns:
-        The new documents, and the ids of all chosen tiles (new and reused) for the merge.
+        Lazy new documents (computed while they are saved), and the ids of all chosen tiles (new and reused).
     """
     config = model_weights.config
     chosen = set(tile_split.tile_id[tile_split.split.isin(PREDICTED_SPLITS[params["tiles"]])])
     rows = [row for row in tile_index.itertuples() if row.tile_id in chosen]
     fingerprint = model_weights.fingerprint
     todo = [row for row in rows if not _predicted_by(existing_tile_predictions.get(row.tile_id), fingerprint)]
+    check_bands(tiles, tile_split[tile_split.tile_id.isin({row.tile_id for row in todo})], config["bands"],
+                "the model's bands")
     log.info("%d tiles chosen, %d already predicted by these weights (%s)", len(rows), len(rows) - len(todo),
              model_weights.source)
     model = build_model(arch=config["arch"], tile_size=config["tile_size"], pretrained="none",
@@ -50,14 +52,31 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
                         weights_name=model_weights.source)
     model.roi_heads.detections_per_img = params["detections_per_tile"]
     model_ref = {"source": model_weights.source, "fingerprint": fingerprint, **mlflow_run}
-    grids = {row.tile_id: TileGrid.from_index_row(row) for row in todo}
+    todo = sorted(todo, key=lambda row: row.tile_id)  # the order PartitionedDataset saves partitions in
     images = ((row.tile_id, tile_pixels(tiles[row.tile_id])) for row in todo)
     detections = run_model(model, images, config["bands"], config["mean"], config["std"],
                            resolve_device(params["device"]), batch_size=params["batch_size"],
                            score_threshold=params["score_threshold"], nodata=NODATA)
-    documents = {tile_id: tile_prediction(grids[tile_id], instances, params["polygons"], model_ref)
-                 for tile_id, instances in detections}
+    stream = _DocumentStream(detections, params["polygons"], model_ref)
+    documents = {row.tile_id: partial(stream.next_document, TileGrid.from_index_row(row)) for row in todo}
     return documents, sorted(row.tile_id for row in rows)
+
+
+class _DocumentStream:
+    """Hands out tile documents one by one as ``PartitionedDataset`` saves them (sorted by tile id).
+
+    The model still runs batched; each JSON is written as soon as its tile is done, so a run killed during
+    inference keeps the finished tiles and a re-run predicts only the others.
+    """
+
+    def __init__(self, detections, polygon_params: dict[str, Any], model_ref: dict[str, Any]) -> None:
+        self._detections, self._params, self._model_ref = iter(detections), polygon_params, model_ref
+
+    def next_document(self, grid: TileGrid) -> dict[str, Any]:
+        tile_id, instances = next(self._detections)
+        if tile_id != grid.tile_id:
+            raise RuntimeError(f"predictions out of order: got {tile_id}, saving {grid.tile_id}")
+        return tile_prediction(grid, instances, self._params, self._model_ref)
 
 
 def _predicted_by(load: Callable[[], dict] | None, fingerprint: str) -> bool:

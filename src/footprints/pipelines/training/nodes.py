@@ -52,13 +52,24 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
 def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params: dict[str, Any]) -> DataLoader:
     ids = tile_split.tile_id[tile_split.split == split].tolist()
     if not ids:
-        raise InputError(f"no {split} tiles: add labelled imagery or change training.val_fraction")
+        raise InputError(f"no {split} tiles: no tile has labels (see label_report.csv) or "
+                         "labels.split.val_fraction leaves none; add labelled imagery or change it")
+    check_bands(tiles, tile_split[tile_split.split == split], params["bands"], "training.bands")
     samples = [TileSample(t, partial(tile_pixels, tiles[t]), partial(_instances, instance_masks[t]), NODATA)
                for t in ids]
     dataset = TileDataset(samples, params["bands"], params["mean"], params["std"], augment=split == "train")
     return DataLoader(dataset, batch_size=params["batch_size"], shuffle=split == "train",
                       num_workers=params["num_workers"], collate_fn=collate_fn,
                       generator=torch.Generator().manual_seed(params["seed"]))
+
+
+def check_bands(tiles: dict[str, Callable[[], Raster]], rows: pd.DataFrame, bands: list[int], setting: str) -> None:
+    """One tile per image is enough to catch a band setting the imagery cannot satisfy, before any training."""
+    for tile_id in rows.groupby("image_id").tile_id.first():
+        count = tiles[tile_id]().array.shape[0]
+        if max(bands) > count:
+            raise InputError(f"{setting} {list(bands)} asks for band {max(bands)} but tile {tile_id} has {count} "
+                             f"band(s): set {setting} (and its mean/std) in conf/base/parameters_training.yml")
 
 
 def tile_pixels(load: Callable[[], Raster]) -> np.ndarray:

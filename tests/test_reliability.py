@@ -1,0 +1,209 @@
+"""Faults a long job meets: a run killed mid-way, a database that stops or is shared, credentials in logs.
+
+Every test uses real processes: ``kedro run`` subprocesses killed with SIGKILL, a PostGIS server started and
+stopped by the test, concurrent writers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import sqlalchemy as sa
+import yaml
+from shapely.geometry import box
+
+from footprints.datasets.postgis import PostGISTableDataset
+from footprints.datasets.weights import ModelWeightsDataset
+from footprints.model import ModelWeights, build_model
+from tests.conftest import project_params, write_raster
+
+
+def kedro_process(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``kedro run`` in a subprocess of its own session, so SIGKILL takes it and its workers down together."""
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+                   "KEDRO_DISABLE_TELEMETRY": "true", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "kedro", "run", *args], cwd=root, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def kedro_ok(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    process = kedro_process(root, *args, env=env)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    return output
+
+
+def kill_when(process: subprocess.Popen, folder: Path, pattern: str, count: int, timeout: float = 300) -> None:
+    """SIGKILL the run as soon as ``count`` files match in ``folder`` (it must still be running then)."""
+    deadline = time.monotonic() + timeout
+    while len(list(folder.glob(pattern))) < count:
+        assert process.poll() is None, "the run ended before it could be interrupted: make the job bigger"
+        assert time.monotonic() < deadline, "the run never got that far"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def modified(folder: Path, pattern: str) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob(pattern)}
+
+
+def untrained_weights(root: Path) -> None:
+    """A real weights file as training writes it (small v1 model, random weights): inference can run."""
+    params = project_params("training")
+    config = {**{k: params[k] for k in ("tile_size", "bands", "mean", "std")}, "arch": "maskrcnn_resnet50_fpn"}
+    model = build_model(config["arch"], tile_size=config["tile_size"], pretrained="none")
+    ModelWeightsDataset(filepath=str(root / "data/06_models/model.safetensors")).save(
+        ModelWeights(model.state_dict(), config))
+
+
+def test_killed_tiling_leaves_only_whole_tiles_and_resumes(project_copy):
+    image = project_copy / "data/01_raw/images/big.tif"
+    write_raster(image, width=4096, height=4096, count=3)
+    tiles = project_copy / "data/02_intermediate/tiles"
+    kill_when(kedro_process(project_copy, "--pipeline", "preprocessing"), tiles, "big_*.tif", 8)
+
+    written = modified(tiles, "*.tif")
+    for name in written:
+        with rasterio.open(tiles / name) as tile:  # every visible tile is complete and readable
+            assert tile.read().shape == (3, 512, 512)
+    assert not (project_copy / "data/02_intermediate/tile_index.gpkg").exists()
+
+    started = time.monotonic()
+    kedro_ok(project_copy, "--pipeline", "preprocessing")
+    index = gpd.read_file(project_copy / "data/02_intermediate/tile_index.gpkg")
+    after = modified(tiles, "*.tif")
+    assert set(after) == set(index.tile_id + ".tif")
+    assert all(after[name] == stamp for name, stamp in written.items())  # not written again
+    print(f"\nresumed tiling in {time.monotonic() - started:.1f} s, {len(after) - len(written)} tiles left")
+
+
+def test_killed_inference_leaves_only_whole_documents_and_resumes(project_copy):
+    kedro_ok(project_copy, "--pipeline", "preprocessing")
+    kedro_ok(project_copy, "--pipeline", "labels")
+    untrained_weights(project_copy)
+    args = ("--pipeline", "inference", "--params", "inference.tiles=all,inference.detections_per_tile=10,"
+            "inference.batch_size=1")
+    folder = project_copy / "data/07_model_output/tile_predictions"
+    started = time.monotonic()
+    kill_when(kedro_process(project_copy, *args), folder, "*.json", 2)
+    killed_after = time.monotonic() - started
+
+    import json
+    done = modified(folder, "*.json")
+    assert all(json.loads((folder / name).read_text())["instances"] is not None for name in done)
+    assert not (project_copy / "data/07_model_output/challenge_csv").exists()
+
+    started = time.monotonic()
+    kedro_ok(project_copy, *args)
+    resumed = time.monotonic() - started
+    after = modified(folder, "*.json")
+    assert len(after) == 9 and all(after[name] == stamp for name, stamp in done.items())
+    started = time.monotonic()
+    kedro_ok(project_copy, *args)  # nothing left to predict
+    nothing = time.monotonic() - started
+    assert modified(folder, "*.json") == after
+    print(f"\ninference: killed after {killed_after:.1f} s with {len(done)} tiles, resumed in {resumed:.1f} s, "
+          f"re-run with nothing to do {nothing:.1f} s")
+
+
+@pytest.mark.postgis
+def test_postgis_run_keeps_the_password_out_of_logs_and_mlflow(project_copy, postgis_url, postgis_engine):
+    role, password = "footprints_runner", "Sekret-7f3a9-known"
+    with postgis_engine.begin() as connection:
+        connection.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))  # constant test identifiers
+        connection.execute(sa.text(f"CREATE ROLE \"{role}\" LOGIN SUPERUSER PASSWORD '{password}'"))
+    url = sa.make_url(postgis_url).set(username=role, password=password)
+    credentials = {"postgis": {"con": url.render_as_string(hide_password=False)}}
+    (project_copy / "conf/local/credentials.yml").write_text(yaml.safe_dump(credentials))
+    untrained_weights(project_copy)
+
+    output = kedro_ok(project_copy, "--env", "postgis", "--pipelines", "preprocessing,labels")
+    output += kedro_ok(project_copy, "--env", "postgis", "--pipeline", "inference", "--params",
+                       "inference.tiles=all,inference.detections_per_tile=5,inference.score_threshold=0.0")
+
+    with postgis_engine.connect() as connection:
+        runs = connection.execute(sa.text("SELECT DISTINCT run_id, image_id FROM predictions")).all()
+    assert len(runs) == 1 and runs[0].run_id and runs[0].image_id == "tanzania_sample"
+    assert password not in output
+    stores = [project_copy / "mlflow.db", *project_copy.glob("mlruns/**/*"), *project_copy.glob("mlartifacts/**/*")]
+    for path in stores:
+        if path.is_file():
+            assert password.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.postgis
+def test_concurrent_prediction_writers_do_not_clobber_each_other(postgis_url, pg_schema):
+    def predictions(run_id: str, n: int) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"image_id": ["img"] * n, "run_id": [run_id] * n, "building_id": range(n)},
+                                geometry=[box(i, 0, i + 1, 1) for i in range(n)], crs="EPSG:4326")
+
+    table = {"table": "predictions", "schema": pg_schema, "credentials": {"con": postgis_url},
+             "save_args": {"mode": "append", "replace_where": ["run_id", "image_id"]}}
+    PostGISTableDataset(**table).save(predictions("seed", 1))  # the table exists before the race
+    errors = []
+
+    def write(run_id: str) -> None:
+        try:
+            for _ in range(3):
+                PostGISTableDataset(**table).save(predictions(run_id, 500))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(run,)) for run in ("run-a", "run-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    counts = PostGISTableDataset(**{**table, "save_args": {}}).load().groupby("run_id").size().to_dict()
+    assert counts == {"seed": 1, "run-a": 500, "run-b": 500}
+
+
+@pytest.mark.postgis
+def test_server_stopped_mid_save_leaves_the_previous_table(tmp_path):
+    server = _server_module()
+    folder = tmp_path / "pg"
+    url = server.start(folder)["FOOTPRINTS_TEST_PG_URL"]
+    try:
+        table = {"table": "tile_index", "credentials": {"con": url}}
+        before = gpd.GeoDataFrame({"tile_id": ["a", "b"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+                                  crs="EPSG:32737")
+        PostGISTableDataset(**table).save(before)
+        big = gpd.GeoDataFrame({"tile_id": [f"t{i}" for i in range(300_000)]},
+                               geometry=[box(i, 0, i + 1, 1) for i in range(300_000)], crs="EPSG:32737")
+        failure: list[Exception] = []
+        saver = threading.Thread(target=_save_or_record, args=(PostGISTableDataset(**table), big, failure))
+        saver.start()
+        time.sleep(1.5)  # the replace is under way inside its transaction
+        server.pg_ctl(folder, "stop", mode="immediate")  # as if the server crashed
+        saver.join()
+        assert failure and "\n" not in str(failure[0]) and "127.0.0.1" in str(failure[0])
+        server.pg_ctl(folder, "start")
+        after = PostGISTableDataset(**table).load()
+        assert sorted(after.tile_id) == ["a", "b"]
+    finally:
+        server.stop(folder)
+
+
+def _save_or_record(dataset: PostGISTableDataset, frame: gpd.GeoDataFrame, failure: list) -> None:
+    try:
+        dataset.save(frame)
+    except Exception as err:  # noqa: BLE001 - the test inspects it
+        failure.append(err)
+
+
+def _server_module():
+    from tests.postgis_server import _server_module as load
+
+    return load()
