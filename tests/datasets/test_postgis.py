@@ -136,7 +136,7 @@ def test_failed_replace_leaves_previous_content(postgis_url, pg_schema):
     dataset(postgis_url, pg_schema).save(frame)
     broken = frame.copy()
     broken.loc[len(broken) - 1, "building_type"] = "house\x00"  # PostgreSQL text cannot hold NUL
-    with pytest.raises(InputError, match=rf"{pg_schema}\.labels: save failed, the table is left as it was"):
+    with pytest.raises(InputError, match=rf"{pg_schema}\.labels in database .*: save failed, the table is left as it"):
         dataset(postgis_url, pg_schema).save(broken)
     assert sorted(dataset(postgis_url, pg_schema).load().building_type) == sorted(frame.building_type)
 

@@ -31,6 +31,9 @@ class GeoPackageTable:
 
     def clip_to(self, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """Spatial join (STRtree) of the rows with the tile footprints, then one vectorised intersection."""
+        if tiles.crs is not None and tiles.crs != self.crs:
+            raise InputError(f"{self.path}: layer {self.layer} is in {self.crs.to_string()}, tiles in "
+                             f"{tiles.crs.to_string()}: store the labels in the working CRS")
         rows = self.read(bbox=tuple(tiles.total_bounds)) if len(tiles) else self.read().iloc[:0]
         pairs = gpd.sjoin(rows, tiles[[TILE_KEY, "geometry"]], predicate="intersects", how="inner")
         footprints = tiles.set_index(TILE_KEY).geometry.loc[pairs[TILE_KEY]].values
