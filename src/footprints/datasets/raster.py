@@ -224,10 +224,14 @@ def quicklook_png(path: Path, size: int = 256) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def stretch(bands: np.ndarray) -> np.ndarray:
-    """Bands (C x H x W) to an H x W x C float image in [0, 1], 2-98 % percentile stretch per band."""
-    out = np.empty(bands.shape[1:] + (bands.shape[0],), dtype=float)
+def stretch(bands: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Bands (C x H x W) to an H x W x C float image in [0, 1], 2-98 % percentile stretch per band.
+
+    Percentiles come from valid pixels only (``mask`` > 0) so padding does not wash out an edge tile.
+    """
+    valid = np.ones(bands.shape[1:], bool) if mask is None or not mask.any() else mask > 0
+    out = np.zeros(bands.shape[1:] + (bands.shape[0],), dtype=float)
     for i, band in enumerate(bands):
-        lo, hi = np.percentile(band, [2, 98])
-        out[..., i] = np.clip((band - lo) / max(hi - lo, 1e-9), 0, 1)
+        lo, hi = np.percentile(band[valid], [2, 98])
+        out[..., i] = np.where(valid, np.clip((band - lo) / max(hi - lo, 1e-9), 0, 1), 0)
     return out

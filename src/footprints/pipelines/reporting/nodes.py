@@ -108,7 +108,7 @@ def _gallery_item(raster: Raster, load_doc: Callable[[], dict] | None, truth: gp
     truth_geoms = reproject(truth.geometry.values, working_crs, grid.crs)
     pred = [(map_to_pixel(shape(i["geometry"]), grid.transform), i["score"]) for i in doc["instances"]]
     bands = raster.array[:3] if raster.array.shape[0] >= 3 else raster.array[:1].repeat(3, axis=0)
-    return stretch(bands), [map_to_pixel(g, grid.transform) for g in truth_geoms], pred
+    return stretch(bands, raster.mask), [map_to_pixel(g, grid.transform) for g in truth_geoms], pred
 
 
 def plot_map_overlay(raw_images: dict[str, Callable[[], RasterSource]], frames: dict[str, gpd.GeoDataFrame],

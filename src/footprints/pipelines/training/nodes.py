@@ -14,10 +14,10 @@ from torch.utils.data import DataLoader
 
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster
-from footprints.model.weights import ModelWeights
 from footprints.errors import InputError
-from footprints.model.mlflow_model import BuildingDetector
 from footprints.model import TileDataset, TileSample, build_model, collate_fn, fit, resolve_device, seed_everything
+from footprints.model.mlflow_model import BuildingDetector
+from footprints.model.weights import ModelWeights
 
 log = logging.getLogger(__name__)
 
