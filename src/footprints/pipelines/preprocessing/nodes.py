@@ -57,6 +57,7 @@ def tile_images(raw_images: dict[str, Callable[[], RasterSource]],
         rows.extend(image_rows)
         tiles.update({row["tile_id"]: partial(read_tile, source, row["spec"], row["image_sha256"])
                       for row in image_rows if not _already_written(existing_tiles, row)})
+    tiles = _with_progress(tiles, "writing tiles")
     index = gpd.GeoDataFrame([{k: r[k] for k in INDEX_COLUMNS} for r in rows], columns=INDEX_COLUMNS,
                              geometry="geometry", crs=working_crs)
     log.info("%d tiles of %d px (overlap %d) from %d images; %d to write, the others are unchanged on disk",
@@ -96,6 +97,20 @@ def read_tile(source: RasterSource, spec: TileSpec, digest: str) -> Raster:
     """
     raster = source.read(spec.window)
     raster.profile["tags"] = {SOURCE_TAG: digest, WINDOW_TAG: _window_text(spec)}
+    return raster
+
+
+def _with_progress(tiles: dict[str, Callable[[], Raster]], desc: str) -> dict[str, Callable[[], Raster]]:
+    """One progress bar advanced as ``PartitionedDataset`` reads and writes the tiles, after the node."""
+    bar = tqdm(total=len(tiles), desc=desc, unit="tile", disable=not tiles)
+    return {tile_id: partial(_advance, bar, read) for tile_id, read in tiles.items()}
+
+
+def _advance(bar: tqdm, read: Callable[[], Raster]) -> Raster:
+    raster = read()
+    bar.update(1)
+    if bar.n == bar.total:
+        bar.close()
     return raster
 
 
