@@ -16,7 +16,7 @@ from footprints.datasets.raster import Raster, RasterSource
 from footprints.model.weights import ModelWeights
 from footprints.geo import WGS84, TileGrid
 from footprints.model import build_model, predict_tiles as run_model, resolve_device
-from footprints.pipelines.training.nodes import NODATA, check_bands, tile_pixels
+from footprints.pipelines.training.nodes import NODATA, check_tiles, tile_pixels
 from footprints.postprocess.challenge import challenge_table
 from footprints.postprocess.merge import detections_frame, merge_detections
 from footprints.postprocess.tile_polygons import tile_prediction
@@ -43,7 +43,7 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
     rows = [row for row in tile_index.itertuples() if row.tile_id in chosen]
     fingerprint = model_weights.fingerprint
     todo = [row for row in rows if not _predicted_by(existing_tile_predictions.get(row.tile_id), fingerprint)]
-    check_bands(tiles, tile_split[tile_split.tile_id.isin({row.tile_id for row in todo})], config["bands"],
+    check_tiles(tiles, tile_split[tile_split.tile_id.isin({row.tile_id for row in todo})], config["bands"],
                 "the model's bands")
     log.info("%d tiles chosen, %d already predicted by these weights (%s)", len(rows), len(rows) - len(todo),
              model_weights.source)

@@ -21,7 +21,7 @@ from footprints.model.weights import ModelWeights
 
 log = logging.getLogger(__name__)
 
-MODEL_CONFIG_KEYS = ("arch", "tile_size", "bands", "mean", "std")
+MODEL_CONFIG_KEYS = ("arch", "bands", "mean", "std")  # plus the tile size, read off the tiles
 NODATA = float("nan")  # see tile_pixels
 
 
@@ -37,16 +37,17 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
     torch.set_num_threads(params.get("torch_threads") or torch.get_num_threads())
     device = resolve_device(params["device"])
     loaders = {split: _loader(tiles, instance_masks, tile_split, split, params) for split in ("train", "val")}
+    tile_size = check_tiles(tiles, tile_split[tile_split.split == "train"], params["bands"], "training.bands")
     start = {"state_dict": initial_weights.state_dict, "weights_name": initial_weights.source} \
         if initial_weights is not None else {}
-    model = build_model(arch=params["arch"], tile_size=params["tile_size"], pretrained=params["pretrained"],
+    model = build_model(arch=params["arch"], tile_size=tile_size, pretrained=params["pretrained"],
                         in_channels=len(params["bands"]), **start)
     history = fit(model, loaders["train"], loaders["val"], epochs=params["epochs"], lr=params["lr"],
                   weight_decay=params["weight_decay"], device=device, optimizer=params["optimizer"],
                   schedule=params["schedule"], amp=params["amp"], max_grad_norm=params["max_grad_norm"])
     frame = pd.DataFrame(history).assign(epoch=range(1, len(history) + 1))
-    weights = ModelWeights(model.state_dict(), {k: params[k] for k in MODEL_CONFIG_KEYS})
-    return weights, frame, _metrics_history(history)
+    config = {"tile_size": tile_size, **{k: params[k] for k in MODEL_CONFIG_KEYS}}
+    return ModelWeights(model.state_dict(), config), frame, _metrics_history(history)
 
 
 def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params: dict[str, Any]) -> DataLoader:
@@ -54,7 +55,6 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
     if not ids:
         raise InputError(f"no {split} tiles: no tile has labels (see label_report.csv) or "
                          "labels.split.val_fraction leaves none; add labelled imagery or change it")
-    check_bands(tiles, tile_split[tile_split.split == split], params["bands"], "training.bands")
     samples = [TileSample(t, partial(tile_pixels, tiles[t]), partial(_instances, instance_masks[t]), NODATA)
                for t in ids]
     dataset = TileDataset(samples, params["bands"], params["mean"], params["std"], augment=split == "train")
@@ -63,13 +63,19 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
                       generator=torch.Generator().manual_seed(params["seed"]))
 
 
-def check_bands(tiles: dict[str, Callable[[], Raster]], rows: pd.DataFrame, bands: list[int], setting: str) -> None:
-    """One tile per image is enough to catch a band setting the imagery cannot satisfy, before any training."""
+def check_tiles(tiles: dict[str, Callable[[], Raster]], rows: pd.DataFrame, bands: list[int], setting: str) -> int:
+    """The tile size, and a band setting the imagery cannot satisfy caught before any training starts.
+
+    One tile per image is enough: all tiles of an image share bands, and all tiles share the tiling.
+    """
+    sizes = set()
     for tile_id in rows.groupby("image_id").tile_id.first():
-        count = tiles[tile_id]().array.shape[0]
+        count, height, width = tiles[tile_id]().array.shape
         if max(bands) > count:
             raise InputError(f"{setting} {list(bands)} asks for band {max(bands)} but tile {tile_id} has {count} "
                              f"band(s): set {setting} (and its mean/std) in conf/base/parameters_training.yml")
+        sizes.add(width)
+    return sizes.pop() if sizes else 0
 
 
 def tile_pixels(load: Callable[[], Raster]) -> np.ndarray:
