@@ -384,6 +384,15 @@ CASES: list[BadInput] = [
         Raises(InputError, r"nocrs\.tif: raster has no CRS; assign one \(gdal_edit\.py -a_srs EPSG:XXXX\)",
                "nocrs.tif")),
     BadInput(
+        "raster_in_degrees",
+        "a GeoTIFF in a geographic CRS (EPSG:4326, degrees)",
+        "`<file>: raster is in a geographic CRS (EPSG:4326, degrees); ... warp it to a projected CRS first`",
+        lambda ctx: write_raster(ctx.tmp / "degrees.tif", crs="EPSG:4326",
+                                 transform=rasterio.Affine(1e-6, 0, 39.3, 0, -1e-6, -5.72)),
+        load_raster,
+        Raises(InputError, r"degrees\.tif: raster is in a geographic CRS \(EPSG:4326, degrees\).*gdalwarp",
+               "degrees.tif")),
+    BadInput(
         "raster_without_geotransform",
         "a GeoTIFF in pixel coordinates only (no geotransform)",
         "`<file>: raster has no geotransform (pixel coordinates only); georeference it "

@@ -61,7 +61,8 @@ def modified(folder: Path, pattern: str) -> dict[str, int]:
 def untrained_weights(root: Path) -> None:
     """A real weights file as training writes it (small v1 model, random weights): inference can run."""
     params = project_params("training")
-    config = {**{k: params[k] for k in ("tile_size", "bands", "mean", "std")}, "arch": "maskrcnn_resnet50_fpn"}
+    config = {**{k: params[k] for k in ("bands", "mean", "std")}, "arch": "maskrcnn_resnet50_fpn",
+              "tile_size": project_params("preprocessing")["tile_size"]}
     model = build_model(config["arch"], tile_size=config["tile_size"], pretrained="none")
     ModelWeightsDataset(filepath=str(root / "data/06_models/model.safetensors")).save(
         ModelWeights(model.state_dict(), config))

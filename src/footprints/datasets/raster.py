@@ -11,7 +11,7 @@ import numpy as np
 import rasterio
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import ImagePreview
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError, WindowError
 from rasterio.windows import Window
 
 from footprints.atomic import atomic_path
@@ -120,6 +120,10 @@ def open_profile(path: Path) -> dict[str, Any]:
                          "(gdal_translate -a_ullr / gdalwarp) first")
     if profile.get("crs") is None:
         raise InputError(f"{path}: raster has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and re-run")
+    if profile["crs"].is_geographic:
+        raise InputError(f"{path}: raster is in a geographic CRS ({profile['crs'].to_string()}, degrees); areas, "
+                         "tolerances and IoU need metres: warp it to a projected CRS first "
+                         "(gdalwarp -t_srs EPSG:326XX for UTM)")
     if is_rotated(profile["transform"]):
         raise InputError(f"{path}: raster has rotation terms in its geotransform; warp it to a north-up grid "
                          "(gdalwarp) first")
@@ -184,7 +188,8 @@ class GeoTIFFDataset(AbstractDataset[Raster, Raster | RasterSource]):
 
     def save(self, data: Raster) -> None:
         profile = {k: v for k, v in data.profile.items() if k not in {"bounds", "blockxsize", "blockysize",
-                                                                      "tiled", "compress", "interleave", "tags"}}
+                                                                      "tiled", "compress", "interleave", "tags",
+                                                                      "photometric"}}
         count, height, width = data.array.shape
         profile.update(driver="GTiff", count=count, height=height, width=width, dtype=data.array.dtype.name)
         args = dict(self._save_args)

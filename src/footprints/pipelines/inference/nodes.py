@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -32,8 +34,8 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
     """Run the model over the chosen tiles; one JSON-ready document per tile, polygons in map coordinates.
 
     ``params.tiles``: ``holdout`` (default: tiles not used for training, i.e. validation tiles and images
-    without labels) or ``all``. A tile that already has a prediction by the same weights (same fingerprint,
-    e.g. from an interrupted run) is not predicted again.
+    without labels) or ``all``. A tile whose document on disk has the same reuse key (same weights, same
+    inference settings, same source raster and tile grid: e.g. from an interrupted run) is not predicted again.
 
     Returns:
         Lazy new documents (computed while they are saved), and the ids of all chosen tiles (new and reused).
@@ -42,10 +44,13 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
     chosen = set(tile_split.tile_id[tile_split.split.isin(PREDICTED_SPLITS[params["tiles"]])])
     rows = [row for row in tile_index.itertuples() if row.tile_id in chosen]
     fingerprint = model_weights.fingerprint
-    todo = [row for row in rows if not _predicted_by(existing_tile_predictions.get(row.tile_id), fingerprint)]
+    keys = {row.tile_id: reuse_key(fingerprint, params, row) for row in rows}
+    todo = [row for row in rows if not _already_predicted(existing_tile_predictions.get(row.tile_id),
+                                                           keys[row.tile_id])]
     check_tiles(tiles, tile_split[tile_split.tile_id.isin({row.tile_id for row in todo})], config["bands"],
                 "the model's bands")
-    log.info("%d tiles chosen, %d already predicted by these weights (%s)", len(rows), len(rows) - len(todo),
+    log.info("%d tiles chosen, %d already predicted with these weights and settings (%s)", len(rows),
+             len(rows) - len(todo),
              model_weights.source)
     model = build_model(arch=config["arch"], tile_size=config["tile_size"], pretrained="none",
                         in_channels=len(config["bands"]), state_dict=model_weights.state_dict,
@@ -58,7 +63,8 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
                            resolve_device(params["device"]), batch_size=params["batch_size"],
                            score_threshold=params["score_threshold"], nodata=NODATA)
     stream = _DocumentStream(detections, params["polygons"], model_ref)
-    documents = {row.tile_id: partial(stream.next_document, TileGrid.from_index_row(row)) for row in todo}
+    documents = {row.tile_id: partial(stream.next_document, TileGrid.from_index_row(row), keys[row.tile_id])
+                 for row in todo}
     return documents, sorted(row.tile_id for row in rows)
 
 
@@ -72,15 +78,23 @@ class _DocumentStream:
     def __init__(self, detections, polygon_params: dict[str, Any], model_ref: dict[str, Any]) -> None:
         self._detections, self._params, self._model_ref = iter(detections), polygon_params, model_ref
 
-    def next_document(self, grid: TileGrid) -> dict[str, Any]:
+    def next_document(self, grid: TileGrid, key: str) -> dict[str, Any]:
         tile_id, instances = next(self._detections)
         if tile_id != grid.tile_id:
             raise RuntimeError(f"predictions out of order: got {tile_id}, saving {grid.tile_id}")
-        return tile_prediction(grid, instances, self._params, self._model_ref)
+        return {**tile_prediction(grid, instances, self._params, self._model_ref), "reuse_key": key}
 
 
-def _predicted_by(load: Callable[[], dict] | None, fingerprint: str) -> bool:
-    return load is not None and load()["model"].get("fingerprint") == fingerprint
+def reuse_key(fingerprint: str, params: dict[str, Any], row: Any) -> str:
+    """What a tile's prediction depends on: the weights, the settings that change the output, the source
+    raster content and the tile's grid. Batch size, device and the choice of tiles do not count."""
+    settings = {k: params[k] for k in ("polygons", "score_threshold", "detections_per_tile")}
+    inputs = [fingerprint, settings, row.image_sha256, row.transform, row.crs, int(row.height), int(row.width)]
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _already_predicted(load: Callable[[], dict] | None, key: str) -> bool:
+    return load is not None and load().get("reuse_key") == key
 
 
 def merge_tile_predictions(tile_predictions: dict[str, Callable[[], dict[str, Any]]], predicted_tiles: list[str],

@@ -89,7 +89,8 @@ def _repair(labels: gpd.GeoDataFrame, report: list) -> gpd.GeoDataFrame:
 
 def _explode_polygons(labels: gpd.GeoDataFrame, report: list) -> gpd.GeoDataFrame:
     """One polygon per row: multipolygons split into buildings, lines and points dropped."""
-    parts = labels.explode(index_parts=False)
+    # twice: make_valid can nest a MultiPolygon inside a GeometryCollection
+    parts = labels.explode(index_parts=False).explode(index_parts=False)
     polygonal = parts.geom_type == "Polygon"
     dropped = parts[~polygonal].groupby("source_fid").geometry.agg(lambda g: sorted(set(g.geom_type)))
     for fid, kinds in dropped.items():

@@ -35,7 +35,7 @@ def evaluation_frames(buildings_gpkg: dict[str, Callable[[], gpd.GeoDataFrame]],
     area = tiles.geometry.union_all() if len(tiles) else None
     truth = label_database.read(bbox=tuple(tiles.total_bounds)) if len(tiles) else tile_index.iloc[:0]
     preds = [load().to_crs(tile_index.crs).assign(image_id=image_id)
-             for image_id, load in sorted(buildings_gpkg.items())]
+             for image_id, load in sorted(buildings_gpkg.items()) if image_id in set(tiles.image_id)]
     preds = [p.assign(tile_ids=p.tile_ids.map(json.loads)) for p in preds]  # stored as JSON text in GPKG
     pred = pd.concat(preds, ignore_index=True) if preds else gpd.GeoDataFrame(geometry=[], crs=tile_index.crs)
     return {"truth": _clip(truth, area), "pred": _clip(gpd.GeoDataFrame(pred, crs=tile_index.crs), area),

@@ -37,7 +37,8 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
     torch.set_num_threads(params.get("torch_threads") or torch.get_num_threads())
     device = resolve_device(params["device"])
     loaders = {split: _loader(tiles, instance_masks, tile_split, split, params) for split in ("train", "val")}
-    tile_size = check_tiles(tiles, tile_split[tile_split.split == "train"], params["bands"], "training.bands")
+    used = tile_split[tile_split.split.isin(["train", "val"])]
+    tile_size = check_tiles(tiles, used, params["bands"], "training.bands")
     start = {"state_dict": initial_weights.state_dict, "weights_name": initial_weights.source} \
         if initial_weights is not None else {}
     model = build_model(arch=params["arch"], tile_size=tile_size, pretrained=params["pretrained"],
