@@ -100,3 +100,20 @@ def test_tiles_of_unchanged_rasters_are_not_written_again(make_raster, tmp_path)
     assert index_again.equals(index)
     make_raster(width=300, height=200, count=3, fill=np.full((3, 200, 300), 5, np.uint8))  # content changes
     assert len(tile_images(lazy(path), existing.load(), PARAMS)[0]) == len(tiles)
+
+
+def test_jpeg_ycbcr_orthophoto_is_tiled(tmp_path):
+    """Drone orthomosaics are often JPEG/YCbCr GeoTIFFs; tiles are written as deflate RGB regardless."""
+    import rasterio
+
+    path = tmp_path / "ortho.tif"
+    data = (np.indices((256, 256)).sum(axis=0) % 255).astype(np.uint8)
+    with rasterio.open(path, "w", driver="GTiff", width=256, height=256, count=3, dtype="uint8",
+                       crs="EPSG:32737", transform=Affine(0.1, 0, 532850, 0, -0.1, 9366850), compress="jpeg",
+                       photometric="ycbcr", tiled=True) as dst:
+        dst.write(np.stack([data] * 3))
+    tiles, _ = tile_images(lazy(path), {}, PARAMS)
+    out = tmp_path / "tile.tif"
+    GeoTIFFDataset(filepath=str(out)).save(next(iter(tiles.values()))())
+    with rasterio.open(out) as tile:
+        assert tile.compression.value == "DEFLATE" and tile.count == 3
