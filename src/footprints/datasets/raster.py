@@ -80,7 +80,8 @@ class RasterSource:
         """Share of valid (not nodata) pixels in the part of a window that lies inside the raster.
 
         Padding past the raster edge does not count: an edge tile holding a thin strip of real pixels is
-        the only tile that sees them, so it must not be skipped for being mostly padding.
+        the only tile that sees them, so it must not be skipped for being mostly padding. The file is opened
+        per call on purpose: a dataset kept open lets GDAL's block cache grow with the raster.
         """
         with rasterio.open(self.path) as src:
             inside = window.intersection(Window(0, 0, src.width, src.height))

@@ -93,8 +93,9 @@ def _explode_polygons(labels: gpd.GeoDataFrame, report: list) -> gpd.GeoDataFram
     parts = labels.explode(index_parts=False).explode(index_parts=False)
     polygonal = parts.geom_type == "Polygon"
     dropped = parts[~polygonal].groupby("source_fid").geometry.agg(lambda g: sorted(set(g.geom_type)))
+    with_polygon = set(parts.source_fid[polygonal])  # features that keep a polygon lose only slivers
     for fid, kinds in dropped.items():
-        if not polygonal[parts.source_fid == fid].any():
+        if fid not in with_polygon:
             report.append({"source_fid": fid, "problem": f"not a polygon ({', '.join(kinds)})",
                            "action": "dropped"})
     kept = parts[polygonal & (parts.geometry.area > 0)]
