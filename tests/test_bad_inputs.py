@@ -330,7 +330,7 @@ def train_one_step(path: Path):
     import torch
 
     from footprints.model import TileDataset, TileSample, build_model, collate_fn, train_one_epoch
-    from footprints.pipelines.training.nodes import NODATA, tile_pixels
+    from footprints.tile_data import NODATA, tile_pixels
 
     torch.manual_seed(0)
     masks = np.zeros((1, 64, 64), np.uint8)

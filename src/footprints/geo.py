@@ -24,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from footprints.errors import InputError
 
 WGS84 = CRS.from_epsg(4326)
+_WEB_MERCATOR_METHODS = {"Popular Visualisation Pseudo Mercator"}
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,19 @@ class TileGrid:
     crs: CRS
     height: int
     width: int
+    measured_in: CRS | None = None  # the image's metric CRS (tile index column ``metric_crs``)
 
     @classmethod
     def from_index_row(cls, row: Any) -> TileGrid:
         """From a tile-index row (``transform`` stored as JSON text of the six affine coefficients)."""
+        metric = getattr(row, "metric_crs", None)
         return cls(row.tile_id, row.image_id, Affine(*json.loads(row.transform)), CRS.from_user_input(row.crs),
-                   int(row.height), int(row.width))
+                   int(row.height), int(row.width), CRS.from_user_input(metric) if metric else None)
+
+    @property
+    def metric_crs(self) -> CRS:
+        """Where this tile's lengths and areas are measured: its image's metric CRS (see ``metric_crs``)."""
+        return self.measured_in or metric_crs(self.crs, footprint(self.transform, self.width, self.height).bounds)
 
 
 def tile_id(image_id: str, row_off: int, col_off: int) -> str:
@@ -127,6 +135,36 @@ def reproject(geoms: Iterable[BaseGeometry], src_crs: CRS | str, dst_crs: CRS | 
     transformer = Transformer.from_crs(src, dst, always_xy=True)
     return [shapely.transform(g, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
             for g in geoms]
+
+
+def metric_crs(crs: CRS | str, bounds: tuple[float, float, float, float]) -> CRS:
+    """The CRS in which lengths, areas, tolerances and IoU of one image are measured, in metres.
+
+    The image's own CRS when it is projected in metres and not Web Mercator (whose scale grows as 1/cos(lat):
+    +0.6% at 6 degrees, +15% at 30); otherwise (degrees, feet, Web Mercator) the UTM zone of the centre of
+    ``bounds`` (in ``crs``), north or south. Each image gets its own: images far apart never share one.
+    """
+    crs = CRS.from_user_input(crs)
+    if crs.is_projected and _in_metres(crs) and not _is_web_mercator(crs):
+        return crs
+    left, bottom, right, top = bounds
+    lon, lat = reproject([shapely.Point((left + right) / 2, (bottom + top) / 2)], crs, WGS84)[0].coords[0]
+    return utm_crs(lon, lat)
+
+
+def utm_crs(lon: float, lat: float) -> CRS:
+    """The WGS 84 / UTM zone (EPSG:326zz north, 327zz south) that holds a point; the standard 6-degree zones."""
+    zone = min(int((lon + 180) // 6) + 1, 60)
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def _in_metres(crs: CRS) -> bool:
+    return all(axis.unit_name in ("metre", "meter") for axis in crs.axis_info)
+
+
+def _is_web_mercator(crs: CRS) -> bool:
+    operation = crs.coordinate_operation
+    return operation is not None and operation.method_name in _WEB_MERCATOR_METHODS
 
 
 def swap_xy(geom: BaseGeometry) -> BaseGeometry:

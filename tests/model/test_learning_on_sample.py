@@ -17,7 +17,7 @@ from footprints.datasets.vector import VectorFileDataset
 from footprints.model import TileDataset, TileSample, collate_fn, fit, seed_everything
 from footprints.pipelines.labels.nodes import build_instance_masks, clean_labels, query_tile_labels
 from footprints.pipelines.preprocessing.nodes import tile_images
-from footprints.pipelines.training.nodes import NODATA, tile_pixels
+from footprints.tile_data import NODATA, tile_pixels
 from tests.conftest import SAMPLE_IMAGE, SAMPLE_LABELS, project_params
 
 SIZE = 256

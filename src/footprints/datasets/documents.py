@@ -7,6 +7,7 @@ that a re-run trusts. These write to a temp file and rename.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,25 @@ class JSONDocumentDataset(_FileDataset):
             return json.load(handle)
 
     def save(self, data: Any) -> None:
+        """Strict RFC 8259 JSON: NaN and infinities (undefined metrics) are written as ``null``."""
         with atomic_path(self._filepath) as tmp:
-            tmp.write_text(json.dumps(data, indent=1))
+            tmp.write_text(json.dumps(strict_json(data), indent=1, allow_nan=False))
 
     def preview(self) -> JSONPreview:
         """The document itself, for kedro-viz."""
         return JSONPreview(self._filepath.read_text())
+
+
+def strict_json(data: Any) -> Any:
+    """``data`` with every non-finite float replaced by None: Python's json writes NaN, which strict parsers
+    (browsers, jq, most languages) refuse."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict_json(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict_json(value) for value in data]
+    return data
 
 
 class CSVTableDataset(_FileDataset):

@@ -38,11 +38,13 @@ _GEOMETRY_COLUMNS = sa.text(
     "WHERE g.f_table_schema = :schema AND g.f_table_name = :table")
 _HAS_POSTGIS = sa.text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")
 _HAS_SCHEMA = sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :schema")
+# geom: the tile in the table's SRID (for the GiST join); tile_geom: as given, in the image's SRID (for the clip)
 _CREATE_CLIP_TILES = sa.text(
-    "CREATE TEMPORARY TABLE footprints_clip_tiles (pos integer PRIMARY KEY, geom geometry NOT NULL) "
-    "ON COMMIT DROP")
+    "CREATE TEMPORARY TABLE footprints_clip_tiles (pos integer PRIMARY KEY, geom geometry NOT NULL, "
+    "tile_geom geometry NOT NULL) ON COMMIT DROP")
 _FILL_CLIP_TILES = sa.text(
-    "INSERT INTO footprints_clip_tiles (pos, geom) SELECT u.pos, ST_GeomFromWKB(u.wkb, :srid) "
+    "INSERT INTO footprints_clip_tiles (pos, geom, tile_geom) "
+    "SELECT u.pos, ST_Transform(ST_GeomFromWKB(u.wkb, :tile_srid), :srid), ST_GeomFromWKB(u.wkb, :tile_srid) "
     "FROM unnest(CAST(:positions AS integer[]), CAST(:wkbs AS bytea[])) AS u(pos, wkb)")
 _ANALYZE_CLIP_TILES = sa.text("ANALYZE footprints_clip_tiles")
 
@@ -114,19 +116,23 @@ class PostGISTable:
         ``tile_id`` comes back with the tiles' own values and dtype, and ``finish_clip`` then gives the rows
         ``GeoPackageTable.clip_to`` gives.
         """
-        self._check_crs(tiles)
-        rows, clip = self._sa_table(), sa.table(CLIP_TILES, sa.column("pos"), sa.column("geom"))
+        tile_srid = self._tile_srid(tiles)
+        rows = self._sa_table()
+        clip = sa.table(CLIP_TILES, sa.column("pos"), sa.column("geom"), sa.column("tile_geom"))
         geom, attributes = rows.c[self.geometry], self._attributes()
+        in_tile_crs = sa.func.ST_Transform(geom, tile_srid) if tile_srid != self.srid else geom
         # geometry::text is hex EWKB, what read_postgis parses (a bare geoalchemy2 function would not be)
         query = (sa.select(clip.c.pos.label(TILE_KEY), *(rows.c[c] for c in attributes),
-                           sa.cast(sa.func.ST_Intersection(geom, clip.c.geom), sa.Text).label("geometry"))
+                           sa.cast(sa.func.ST_Intersection(in_tile_crs, clip.c.tile_geom), sa.Text)
+                           .label("geometry"))
                  .select_from(rows.join(clip, sa.func.ST_Intersects(geom, clip.c.geom))))
         with _transaction(self._engine, self._where) as conn:
             conn.execute(_CREATE_CLIP_TILES)
-            conn.execute(_FILL_CLIP_TILES, {"srid": self.srid, "positions": list(range(len(tiles))),
+            conn.execute(_FILL_CLIP_TILES, {"srid": self.srid, "tile_srid": tile_srid,
+                                            "positions": list(range(len(tiles))),
                                             "wkbs": [bytes(w) for w in tiles.geometry.to_wkb()]})
             conn.execute(_ANALYZE_CLIP_TILES)
-            clipped = gpd.read_postgis(query, conn, geom_col="geometry", crs=self.crs)
+            clipped = gpd.read_postgis(query, conn, geom_col="geometry", crs=tiles.crs or self.crs)
         clipped[TILE_KEY] = tiles[TILE_KEY].to_numpy()[clipped[TILE_KEY].to_numpy(dtype=int)]
         return finish_clip(clipped, sort_by=[TILE_KEY, *attributes[:1]])
 
@@ -149,10 +155,15 @@ class PostGISTable:
     def _attributes(self) -> list[str]:
         return [c for c in self.columns if c != self.geometry]
 
-    def _check_crs(self, tiles: gpd.GeoDataFrame) -> None:
-        if tiles.crs != self.crs:
-            raise InputError(f"{self._where.name}: tile footprints are in {_crs_name(tiles.crs)}, the table "
-                             f"in {_crs_name(self.crs)}; reproject the tile index (to_crs) first")
+    def _tile_srid(self, tiles: gpd.GeoDataFrame) -> int:
+        """The EPSG code the tiles are clipped in (their CRS; the table's when they carry none)."""
+        if tiles.crs is None:
+            return self.srid
+        srid = tiles.crs.to_epsg()
+        if srid is None:
+            raise InputError(f"{self._where.name}: tile footprints are in {_crs_name(tiles.crs)}, which has no "
+                             "EPSG code PostGIS can transform to; warp the image to an EPSG CRS")
+        return srid
 
 
 class PostGISTableDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | PostGISTable]):

@@ -121,10 +121,6 @@ def open_profile(path: Path) -> dict[str, Any]:
                          "(gdal_translate -a_ullr / gdalwarp) first")
     if profile.get("crs") is None:
         raise InputError(f"{path}: raster has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and re-run")
-    if profile["crs"].is_geographic:
-        raise InputError(f"{path}: raster is in a geographic CRS ({profile['crs'].to_string()}, degrees); areas, "
-                         "tolerances and IoU need metres: warp it to a projected CRS first "
-                         "(gdalwarp -t_srs EPSG:326XX for UTM)")
     if is_rotated(profile["transform"]):
         raise InputError(f"{path}: raster has rotation terms in its geotransform; warp it to a north-up grid "
                          "(gdalwarp) first")

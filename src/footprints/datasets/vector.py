@@ -30,15 +30,18 @@ class GeoPackageTable:
         return gpd.read_file(self.path, layer=self.layer, bbox=bbox, engine="pyogrio")
 
     def clip_to(self, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        """Spatial join (STRtree) of the rows with the tile footprints, then one vectorised intersection."""
-        if tiles.crs is not None and tiles.crs != self.crs:
-            raise InputError(f"{self.path}: layer {self.layer} is in {self.crs.to_string()}, tiles in "
-                             f"{tiles.crs.to_string()}: store the labels in the working CRS")
-        rows = self.read(bbox=tuple(tiles.total_bounds)) if len(tiles) else self.read().iloc[:0]
+        """Spatial join (STRtree) of the rows with the tile footprints, then one vectorised intersection.
+
+        The clip happens in the tiles' CRS (an image's own): the rows inside the tiles' box are read with the
+        file's R-tree and transformed there; the result is in the tiles' CRS.
+        """
+        crs = tiles.crs or self.crs
+        bbox = tuple(tiles.to_crs(self.crs).total_bounds) if len(tiles) and tiles.crs else tuple(tiles.total_bounds)
+        rows = (self.read(bbox=bbox) if len(tiles) else self.read().iloc[:0]).to_crs(crs)
         pairs = gpd.sjoin(rows, tiles[[TILE_KEY, "geometry"]], predicate="intersects", how="inner")
         footprints = tiles.set_index(TILE_KEY).geometry.loc[pairs[TILE_KEY]].values
         clipped = pairs.drop(columns="index_right").set_geometry(
-            shapely.intersection(pairs.geometry.values, footprints), crs=rows.crs)
+            shapely.intersection(pairs.geometry.values, footprints), crs=crs)
         columns = [TILE_KEY] + [c for c in rows.columns if c != "geometry"] + ["geometry"]
         return finish_clip(clipped[columns], sort_by=[TILE_KEY, *rows.columns[:1]])
 

@@ -48,6 +48,13 @@ class Normalizer:
         std = np.asarray(self.std, dtype=np.float32)[:, None, None]
         scaled = (selected.astype(np.float32) - mean) / std
         if nodata is not None:
-            is_nodata = np.isnan(selected) if np.isnan(nodata) else selected == nodata
-            scaled[:, is_nodata.all(axis=0)] = 0.0
+            scaled[:, ~self.valid(image, nodata)] = 0.0
         return torch.from_numpy(scaled)
+
+    def valid(self, image: np.ndarray, nodata: float | None) -> np.ndarray:
+        """H x W bool: the pixels that hold data in at least one selected band (see ``__call__``)."""
+        selected = image[[band - 1 for band in self.bands]]
+        if nodata is None:
+            return np.ones(selected.shape[1:], dtype=bool)
+        is_nodata = np.isnan(selected) if np.isnan(nodata) else selected == nodata
+        return ~is_nodata.all(axis=0)

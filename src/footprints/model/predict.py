@@ -43,8 +43,9 @@ def predict_tiles(
 
     Tiles are read lazily and run ``batch_size`` at a time, so a whole raster never sits in memory.
     Detections scoring below ``score_threshold`` are dropped (the model itself already drops those below
-    ``model.roi_heads.score_thresh``, 0.05 by default), and so are those with an empty mask at
-    ``mask_threshold``.
+    ``model.roi_heads.score_thresh``, 0.05 by default). Masks are cut to the pixels that hold data (``nodata``
+    marks the others: padding past the image edge, nodata areas), and a detection left with an empty mask is
+    dropped: nothing is ever found in padding.
     """
     normalizer = Normalizer(bands, mean, std)
     model.eval().to(device)
@@ -53,11 +54,12 @@ def predict_tiles(
     with tqdm(desc="predict", unit="tile", disable=not progress, dynamic_ncols=True) as bar:
         while batch := list(islice(images, batch_size)):
             tile_ids = [tile_id for tile_id, _ in batch]
+            valid = [normalizer.valid(image, nodata) for _, image in batch]
             tensors = [normalizer(image, nodata).to(device) for _, image in batch]
             outputs = _detect(model, tensors, amp_dtype, mask_threshold)
             # yield outside the inference/autocast contexts: they would leak into the caller's code
-            for tile_id, output in zip(tile_ids, outputs, strict=True):
-                yield tile_id, _instances(output, score_threshold)
+            for tile_id, output, has_data in zip(tile_ids, outputs, valid, strict=True):
+                yield tile_id, _instances(output, score_threshold, has_data)
             bar.update(len(batch))
 
 
@@ -81,8 +83,9 @@ def _detect(
     ]
 
 
-def _instances(output: dict[str, torch.Tensor], score_threshold: float) -> list[Instance]:
+def _instances(output: dict[str, torch.Tensor], score_threshold: float, valid: np.ndarray) -> list[Instance]:
     instances = []
+    output["masks"] &= torch.from_numpy(valid)
     for mask, label, score, class_scores in zip(
         output["masks"],
         output["labels"],

@@ -7,10 +7,11 @@ from typing import Any, Protocol
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping
+from shapely.geometry import MultiPolygon, mapping
+from shapely.geometry.base import BaseGeometry
 
 from footprints.classes import CLASS_NAMES
-from footprints.geo import WGS84, TileGrid, polygonize_mask, reproject
+from footprints.geo import WGS84, TileGrid, polygonal_parts, polygonize_mask, reproject
 
 
 class PredictedInstance(Protocol):
@@ -23,31 +24,45 @@ class PredictedInstance(Protocol):
 
 
 def tile_prediction(grid: TileGrid, instances: Sequence[PredictedInstance], params: dict[str, Any],
-                    model_ref: dict[str, Any]) -> dict[str, Any]:
+                    model_ref: dict[str, Any], area: BaseGeometry | None = None) -> dict[str, Any]:
     """The JSON document of one tile: every instance as class scores and polygons in map and WGS84 coords.
 
-    Masks are polygonised in the tile's transform, simplified by ``simplify_tolerance`` (map units),
-    instances smaller than ``min_area_m2`` dropped, and class-agnostic duplicates inside the tile
-    (IoU >= ``iou_threshold``) reduced to the best-scoring one.
+    Masks are polygonised in the tile's transform, then measured in the image's metric CRS
+    (``grid.metric_crs``, metres whatever the image CRS): simplified by ``simplify_tolerance`` (m), cut to
+    ``area`` (the in-image part of the tile, in the tile CRS: no polygon reaches into padding), parts
+    smaller than ``min_area_m2`` dropped (an instance with none left goes), and class-agnostic duplicates
+    inside the tile (IoU >= ``iou_threshold``) reduced to the best-scoring one. ``geometry`` is written in the
+    tile's CRS, ``geometry_wgs84`` in WGS84.
     """
-    records = [_instance_record(grid, inst, params["simplify_tolerance"]) for inst in instances]
-    records = [r for r in records if r["geometry"].area >= params["min_area_m2"]]
-    records = _suppress_duplicates(records, params["iou_threshold"])
-    wgs84 = reproject([r["geometry"] for r in records], grid.crs, WGS84)
+    metric = grid.metric_crs
+    inside = reproject([area], grid.crs, metric)[0] if area is not None else None
+    records = [_instance_record(grid, inst, metric, params, inside) for inst in instances]
+    records = _suppress_duplicates([r for r in records if not r["geometry"].is_empty], params["iou_threshold"])
+    native = reproject([r["geometry"] for r in records], metric, grid.crs)
+    wgs84 = reproject([r["geometry"] for r in records], metric, WGS84)
     return {
         "tile_id": grid.tile_id,
         "image_id": grid.image_id,
         "crs": grid.crs.to_string(),
+        "metric_crs": metric.to_string(),
         "transform": list(grid.transform)[:6],
         "height": grid.height,
         "width": grid.width,
         "model": model_ref,
-        "instances": [_to_json(r, geo) for r, geo in zip(records, wgs84)],
+        "instances": [_to_json(r, geo, wgs) for r, geo, wgs in zip(records, native, wgs84)],
     }
 
 
-def _instance_record(grid: TileGrid, inst: PredictedInstance, tolerance: float) -> dict[str, Any]:
-    geometry = polygonize_mask(inst.mask, grid.transform, simplify=tolerance)
+def _instance_record(grid: TileGrid, inst: PredictedInstance, metric, params: dict[str, Any],
+                     inside: BaseGeometry | None) -> dict[str, Any]:
+    """One instance's polygon in metres: simplified, cut to the image, parts under ``min_area_m2`` dropped."""
+    geometry = reproject([polygonize_mask(inst.mask, grid.transform)], grid.crs, metric)[0]
+    if params["simplify_tolerance"] > 0:
+        geometry = geometry.simplify(params["simplify_tolerance"], preserve_topology=True)
+    if inside is not None:
+        geometry = geometry.intersection(inside)
+    parts = [p for p in polygonal_parts(shapely.make_valid(geometry)) if p.area >= params["min_area_m2"]]
+    geometry = parts[0] if len(parts) == 1 else MultiPolygon(parts)
     return {"class": CLASS_NAMES[inst.class_id - 1], "score": float(inst.score),
             "scores": {name: float(inst.class_scores[name]) for name in CLASS_NAMES},
             "geometry": geometry, "touches_tile_edge": _touches_edge(inst.mask)}
@@ -76,6 +91,6 @@ def _iou(geoms: np.ndarray, other) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def _to_json(record: dict[str, Any], geometry_wgs84) -> dict[str, Any]:
-    return {**record, "geometry": mapping(record["geometry"]), "geometry_wgs84": mapping(geometry_wgs84)}
+def _to_json(record: dict[str, Any], geometry, geometry_wgs84) -> dict[str, Any]:
+    return {**record, "geometry": mapping(geometry), "geometry_wgs84": mapping(geometry_wgs84)}
 

@@ -20,7 +20,7 @@ from footprints.classes import CLASS_NAMES
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.spatial_table import SpatialTable
 from footprints.errors import InputError
-from footprints.geo import TileGrid, rasterize_instances, reproject
+from footprints.geo import WGS84, TileGrid, rasterize_instances, reproject
 from footprints.model.data import split_train_val
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,11 @@ LABEL_COLUMNS = ["label_id", "source_fid", "class_id", "class_name", "geometry"]
 
 def clean_labels(raw_labels: gpd.GeoDataFrame, tile_index: gpd.GeoDataFrame, params: dict[str, Any]
                  ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Repair, validate and classify the label features, in the CRS of the tile index.
+    """Repair, validate and classify the label features, kept in the label file's CRS.
 
     Args:
         raw_labels: features as read from the label file.
-        tile_index: the tiles; its CRS is the working CRS the labels are reprojected to.
+        tile_index: the tiles, to report labels that touch none.
         params: ``class_attribute``, ``classes`` (attribute value -> class name), ``unknown_class``
             (``drop`` or a class name for features with a missing or unknown class), ``assume_crs``.
 
@@ -45,7 +45,7 @@ def clean_labels(raw_labels: gpd.GeoDataFrame, tile_index: gpd.GeoDataFrame, par
     report: list[dict[str, Any]] = []
     labels = raw_labels.reset_index(drop=True)
     labels = labels.assign(source_fid=labels.index)
-    labels = _with_crs(labels, params).to_crs(tile_index.crs)
+    labels = _with_crs(labels, params)  # kept in its own CRS: each image's query transforms it
     labels = _drop_missing(labels, report)
     labels = _repair(labels, report)
     labels = _explode_polygons(labels, report)
@@ -139,7 +139,8 @@ def _check_class_names(names: set[str]) -> None:
 def _report_outside(labels: gpd.GeoDataFrame, tile_index: gpd.GeoDataFrame, report: list) -> None:
     """Labels that touch no tile stay in the database but cannot train anything: say so."""
     tree = shapely.STRtree(tile_index.geometry.values)
-    touching = np.unique(tree.query(labels.geometry.values, predicate="intersects")[0])
+    geoms = labels.geometry.to_crs(tile_index.crs).values if len(labels) else labels.geometry.values
+    touching = np.unique(tree.query(geoms, predicate="intersects")[0])
     outside = np.setdiff1d(np.arange(len(labels)), touching)
     for fid in labels.source_fid.values[outside]:
         report.append({"source_fid": fid, "problem": "outside every raster", "action": "stored, unused"})
@@ -158,12 +159,17 @@ def _log_summary(raw: gpd.GeoDataFrame, labels: gpd.GeoDataFrame, report: pd.Dat
 
 def query_tile_labels(label_database: SpatialTable, tile_index: gpd.GeoDataFrame
                       ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Clip the labels to every tile in one spatial join, run where the label database lives.
+    """Clip the labels to every tile, one spatial join per image in that image's CRS, run where the label
+    database lives (the tiles' exact pixel-grid footprints, not their WGS84 outline, cut the labels).
 
-    Returns the clipped instances (``tile_id``, label attributes, geometry; holes kept) and the tile index
-    with ``n_instances`` and ``has_labels``: tiles without labels stay, flagged, for negatives and inference.
+    Returns the clipped instances (``tile_id``, label attributes, geometry in WGS84 so that images of every
+    CRS share one layer; holes kept) and the tile index with ``n_instances`` and ``has_labels``: tiles
+    without labels stay, flagged, for negatives and inference.
     """
-    instances = label_database.clip_to(tile_index[["tile_id", "geometry"]])
+    parts = [label_database.clip_to(_grid_footprints(tiles)).to_crs(WGS84)
+             for _, tiles in tile_index.groupby("image_id", sort=True)]
+    instances = pd.concat(parts, ignore_index=True) if parts else label_database.read().iloc[:0].to_crs(WGS84)
+    instances = gpd.GeoDataFrame(instances, geometry="geometry", crs=WGS84)
     counts = instances.groupby("tile_id").size()
     labelled = tile_index.assign(n_instances=tile_index.tile_id.map(counts).fillna(0).astype(int))
     labelled = labelled.assign(has_labels=labelled.n_instances > 0)
@@ -172,12 +178,22 @@ def query_tile_labels(label_database: SpatialTable, tile_index: gpd.GeoDataFrame
     return instances, labelled
 
 
+def _grid_footprints(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One image's tiles in the image CRS: the in-image part of each tile's pixel grid (padding holds no label).
+
+    The index keeps only the corners in WGS84 and reprojection moves vertices, so this gives back the
+    straight-edged footprint computed in the image CRS.
+    """
+    return tiles[["tile_id", "geometry"]].to_crs(tiles["crs"].iloc[0])
+
+
 def build_instance_masks(tile_instances: gpd.GeoDataFrame, labelled_tile_index: gpd.GeoDataFrame
                          ) -> dict[str, Callable[[], InstanceMasks]]:
     """One lazy mask builder per tile (saved one at a time by ``PartitionedDataset``)."""
-    groups = dict(list(tile_instances.groupby("tile_id")))
-    empty = tile_instances.iloc[:0]
-    return {row.tile_id: partial(rasterise_tile, groups.get(row.tile_id, empty), TileGrid.from_index_row(row))
+    positions = tile_instances.groupby("tile_id").indices
+    empty = np.zeros(0, dtype=int)
+    return {row.tile_id: partial(rasterise_tile, tile_instances.iloc[positions.get(row.tile_id, empty)],
+                                 TileGrid.from_index_row(row))
             for row in labelled_tile_index.itertuples()}
 
 

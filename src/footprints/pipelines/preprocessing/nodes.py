@@ -14,19 +14,18 @@ from functools import partial
 from typing import Any
 
 import geopandas as gpd
-from pyproj import CRS
 from tqdm.auto import tqdm
 
 from footprints.datasets.raster import Raster, RasterSource
 from footprints.errors import InputError
-from footprints.geo import TileSpec, check_tiling, footprint, iter_tiles, reproject
+from footprints.geo import WGS84, TileSpec, check_tiling, footprint, iter_tiles, metric_crs, reproject
 
 log = logging.getLogger(__name__)
 
-# geometry: the part of the tile inside its image (padding excluded), in the working CRS.
+# geometry: the part of the tile inside its image (padding excluded), in WGS84.
 SOURCE_TAG, WINDOW_TAG = "FOOTPRINTS_SOURCE_SHA256", "FOOTPRINTS_WINDOW"
 INDEX_COLUMNS = ["tile_id", "image_id", "row_off", "col_off", "width", "height", "transform", "crs",
-                 "valid_fraction", "image_sha256", "geometry"]
+                 "metric_crs", "valid_fraction", "image_sha256", "geometry"]
 
 
 def tile_images(raw_images: dict[str, Callable[[], RasterSource]],
@@ -39,40 +38,42 @@ def tile_images(raw_images: dict[str, Callable[[], RasterSource]],
         raw_images: partition id (image id) -> loader of a lazy ``RasterSource``.
         existing_tiles: tile id -> loader of a tile already written (empty on a first run).
         params: ``tile_size``, ``overlap`` (pixels), ``min_valid_fraction`` (tiles with less valid data are
-            skipped), ``working_crs`` (CRS of the index footprints; null = the first image's CRS).
+            skipped).
 
     Returns:
-        tile id -> callable producing the tile ``Raster``; the tile index, one row per kept tile.
+        tile id -> callable producing the tile ``Raster``; the tile index, one row per kept tile: its grid
+        in the image CRS (``crs``, ``transform``), the CRS its lengths and areas are measured in
+        (``metric_crs``, see ``footprints.geo.metric_crs``) and its footprint in WGS84, the one CRS in which
+        tiles of images from different zones can share a layer.
     """
     tile_size, overlap = params["tile_size"], params["overlap"]
     check_tiling(tile_size, overlap)
     if not raw_images:
         raise InputError("no raw images found: put GeoTIFFs (.tif) in data/01_raw/images")
     sources = {image_id: load() for image_id, load in sorted(raw_images.items())}
-    working_crs = CRS.from_user_input(params.get("working_crs") or next(iter(sources.values())).profile["crs"])
     tiles: dict[str, Callable[[], Raster]] = {}
     rows = []
     for image_id, source in sources.items():
-        image_rows = _index_image(image_id, source, params, working_crs)
+        image_rows = _index_image(image_id, source, params)
         rows.extend(image_rows)
         tiles.update({row["tile_id"]: partial(read_tile, source, row["spec"], row["image_sha256"])
                       for row in image_rows if not _already_written(existing_tiles, row)})
     tiles = _with_progress(tiles, "writing tiles")
     index = gpd.GeoDataFrame([{k: r[k] for k in INDEX_COLUMNS} for r in rows], columns=INDEX_COLUMNS,
-                             geometry="geometry", crs=working_crs)
+                             geometry="geometry", crs=WGS84)
     log.info("%d tiles of %d px (overlap %d) from %d images; %d to write, the others are unchanged on disk",
              len(index), tile_size, overlap, len(sources), len(tiles))
     return tiles, index
 
 
-def _index_image(image_id: str, source: RasterSource, params: dict[str, Any], working_crs: CRS
-                 ) -> list[dict[str, Any]]:
+def _index_image(image_id: str, source: RasterSource, params: dict[str, Any]) -> list[dict[str, Any]]:
     """One index row per tile of an image that holds enough valid pixels."""
     profile = source.profile
     specs = list(iter_tiles(image_id, profile["width"], profile["height"], profile["transform"],
                             params["tile_size"], params["overlap"]))
     digest = file_sha256(source)
     image_area = footprint(profile["transform"], profile["width"], profile["height"])
+    metric = metric_crs(profile["crs"], image_area.bounds).to_string()
     rows = []
     for spec in tqdm(specs, desc=f"indexing {image_id}", unit="tile", leave=False):
         valid = source.valid_fraction(spec.window)
@@ -82,8 +83,8 @@ def _index_image(image_id: str, source: RasterSource, params: dict[str, Any], wo
         rows.append({"tile_id": spec.tile_id, "image_id": image_id, "row_off": spec.row_off,
                      "col_off": spec.col_off, "width": spec.size, "height": spec.size,
                      "transform": json.dumps(list(spec.transform)[:6]), "crs": profile["crs"].to_string(),
-                     "valid_fraction": round(valid, 6), "image_sha256": digest,
-                     "geometry": reproject([shape], profile["crs"], working_crs)[0], "spec": spec})
+                     "metric_crs": metric, "valid_fraction": round(valid, 6), "image_sha256": digest,
+                     "geometry": reproject([shape], profile["crs"], WGS84)[0], "spec": spec})
     if not rows:
         log.warning("%s: no tile has %.0f%% valid pixels; the image is skipped", source.path,
                     100 * params["min_valid_fraction"])

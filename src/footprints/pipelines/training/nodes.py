@@ -7,7 +7,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
@@ -18,11 +17,11 @@ from footprints.errors import InputError
 from footprints.model import TileDataset, TileSample, build_model, collate_fn, fit, resolve_device, seed_everything
 from footprints.model.mlflow_model import BuildingDetector
 from footprints.model.weights import ModelWeights
+from footprints.tile_data import NODATA, check_training_bands, image_shapes, tile_pixels
 
 log = logging.getLogger(__name__)
 
 MODEL_CONFIG_KEYS = ("arch", "bands", "mean", "std")  # plus the tile size, read off the tiles
-NODATA = float("nan")  # see tile_pixels
 
 
 def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Callable[[], InstanceMasks]],
@@ -38,7 +37,7 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
     device = resolve_device(params["device"])
     loaders = {split: _loader(tiles, instance_masks, tile_split, split, params) for split in ("train", "val")}
     used = tile_split[tile_split.split.isin(["train", "val"])]
-    tile_size = check_tiles(tiles, used, params["bands"], "training.bands")
+    tile_size = check_training_bands(image_shapes(tiles, used), params["bands"])
     start = {"state_dict": initial_weights.state_dict, "weights_name": initial_weights.source} \
         if initial_weights is not None else {}
     model = build_model(arch=params["arch"], tile_size=tile_size, pretrained=params["pretrained"],
@@ -62,34 +61,6 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
     return DataLoader(dataset, batch_size=params["batch_size"], shuffle=split == "train",
                       num_workers=params["num_workers"], collate_fn=collate_fn,
                       generator=torch.Generator().manual_seed(params["seed"]))
-
-
-def check_tiles(tiles: dict[str, Callable[[], Raster]], rows: pd.DataFrame, bands: list[int], setting: str) -> int:
-    """The tile size, and a band setting the imagery cannot satisfy caught before any training starts.
-
-    One tile per image is enough: all tiles of an image share bands, and all tiles share the tiling.
-    """
-    sizes = set()
-    for tile_id in rows.groupby("image_id").tile_id.first():
-        count, height, width = tiles[tile_id]().array.shape
-        if max(bands) > count:
-            raise InputError(f"{setting} {list(bands)} asks for band {max(bands)} but tile {tile_id} has {count} "
-                             f"band(s): set {setting} (and its mean/std) in conf/base/parameters_training.yml")
-        sizes.add(width)
-    return sizes.pop() if sizes else 0
-
-
-def tile_pixels(load: Callable[[], Raster]) -> np.ndarray:
-    """Tile pixels as float32 with NaN where the tile's mask says no data (nodata or padding past the edge).
-
-    NaN is the nodata value handed to the model's normaliser, which sets those pixels to 0 (the data mean),
-    whether the raster declares a nodata value or only a GDAL mask.
-    """
-    raster = load()
-    pixels = raster.array.astype(np.float32)
-    if raster.mask is not None:
-        pixels[:, raster.mask == 0] = np.nan
-    return pixels
 
 
 def _instances(load: Callable[[], InstanceMasks]):

@@ -1,0 +1,65 @@
+"""One image's buildings from its tile documents: merged in metres, written with a fixed schema.
+
+The tile documents hold polygons in the image CRS, which may be in degrees (EPSG:4326) or Web Mercator;
+the merge's IoU, tolerances and areas are taken in the image's metric CRS (``metric_crs`` of every document,
+see ``footprints.geo.metric_crs``) and the buildings come back in the image CRS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import CRS
+from shapely.geometry import MultiPolygon, Polygon
+
+from footprints.geo import reproject
+from footprints.postprocess.merge import SCORE_COLUMNS, detections_frame, merge_detections
+
+BUILDING_COLUMNS = ["building_id", "class_name", "score", *SCORE_COLUMNS, "tile_ids", "n_merged", "geometry"]
+BUILDING_DTYPES = {"building_id": "int64", "class_name": "str", "score": "float64",
+                   **dict.fromkeys(SCORE_COLUMNS, "float64"), "n_merged": "int64"}
+
+
+def image_buildings(documents: Sequence[dict[str, Any]], params: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Merge one image's tile detections into buildings (image CRS, ``BUILDING_COLUMNS``)."""
+    detections, tiles = detections_frame(documents)
+    image_crs = detections.crs
+    metric = CRS.from_user_input(documents[0]["metric_crs"]) if documents else image_crs
+    if len(documents) and metric != image_crs:
+        detections, tiles = detections.to_crs(metric), _tiles_in(tiles, image_crs, metric, documents[0])
+    buildings = merge_detections(detections, tiles, params) if len(detections) else None
+    return building_schema(buildings, crs=metric).to_crs(image_crs)
+
+
+def _tiles_in(tiles: dict[str, Any], src: CRS, dst: CRS, document: dict[str, Any]) -> dict[str, Any]:
+    """Tile footprints in ``dst`` and the ground size of a pixel there (square root of the pixel area)."""
+    ids = list(tiles["footprints"])
+    footprints = dict(zip(ids, reproject([tiles["footprints"][t] for t in ids], src, dst)))
+    first = footprints[document["tile_id"]]
+    return {**tiles, "footprints": footprints,
+            "pixel_size": float(np.sqrt(first.area / (document["width"] * document["height"])))}
+
+
+def building_schema(buildings: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataFrame:
+    """The same columns, dtypes and geometry type (MultiPolygon) with and without buildings.
+
+    A GeoPackage layer takes its field types from the first frame written: an empty frame would give
+    String scores and geometry type Unknown, and QGIS styles or joins built on one run break on the next.
+    """
+    if buildings is None or buildings.empty:
+        frame = gpd.GeoDataFrame({c: [] for c in BUILDING_COLUMNS[:-1]}, geometry=[], crs=crs)
+    else:
+        frame = buildings[BUILDING_COLUMNS].copy()
+    frame = frame.astype(BUILDING_DTYPES)
+    multi = [g if isinstance(g, MultiPolygon) else MultiPolygon([g]) if isinstance(g, Polygon) else g
+             for g in frame.geometry.values]
+    return frame.set_geometry(gpd.GeoSeries(multi, index=frame.index, crs=frame.crs))
+
+
+def polygon_parts_count(buildings: gpd.GeoDataFrame) -> int:
+    """How many buildings stayed in several parts after merging (logged: the CSV keeps the largest part)."""
+    return int((shapely.get_num_geometries(buildings.geometry.values) > 1).sum()) if len(buildings) else 0
