@@ -51,6 +51,34 @@ def write_raster(path: Path, width: int = 300, height: int = 200, count: int = 3
     return path
 
 
+def warp_raster(src: Path, dst: Path, crs: str) -> Path:
+    """A copy of a GeoTIFF warped to another CRS (nearest neighbour, outside = nodata 0), as gdalwarp would."""
+    import rasterio
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    with rasterio.open(src) as source:
+        transform, width, height = calculate_default_transform(source.crs, crs, source.width, source.height,
+                                                               *source.bounds)
+        profile = {**source.profile, "crs": crs, "transform": transform, "width": width, "height": height,
+                   "nodata": 0, "driver": "GTiff"}
+        with rasterio.open(dst, "w", **profile) as target:
+            for band in range(1, source.count + 1):
+                reproject(rasterio.band(source, band), rasterio.band(target, band), resampling=Resampling.nearest,
+                          dst_nodata=0)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def warped_sample(tmp_path_factory):
+    """The shipped sample warped to a CRS (cached per CRS for the session): ``warped_sample("EPSG:4326")``."""
+    folder = tmp_path_factory.mktemp("warped")
+
+    def warp(crs: str) -> Path:
+        path = folder / f"tanzania_sample_{crs.replace(':', '')}.tif"
+        return path if path.is_file() else warp_raster(SAMPLE_IMAGE, path, crs)
+    return warp
+
+
 @pytest.fixture
 def make_raster(tmp_path):
     """Factory of real GeoTIFFs in the test's temp dir."""

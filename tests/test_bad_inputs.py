@@ -499,7 +499,7 @@ CASES: list[BadInput] = [
     labels_case(
         "labels_in_another_crs",
         "labels in another CRS than the rasters (e.g. a plain WGS84 GeoJSON)",
-        "reprojected to the rasters' working CRS; nothing to do",
+        "kept in their CRS and clipped per image in the image's CRS; nothing to do",
         Handled(reprojected_to_utm),
         features=[(building(10, 10), "Complete")], crs="EPSG:4326"),
     labels_case(

@@ -10,6 +10,7 @@ from footprints.evaluation import (
     map_overlay,
     per_class_scores,
     threshold_f1_curve,
+    threshold_scores,
     tile_gallery,
 )
 
@@ -46,12 +47,17 @@ def test_class_scores_bars_draws_three_bars_per_row(tmp_path):
     assert len(fig.axes[0].patches) == 3 * len(table)
 
 
+def _curve(pred, truth):
+    curves = threshold_scores(pred, truth, np.linspace(0, 1, 11))
+    return threshold_f1_curve(curves, set(pred.class_name) | set(truth.class_name))
+
+
 def test_threshold_f1_curve_has_all_buildings_and_each_class_present(tmp_path):
-    fig = threshold_f1_curve(PRED, TRUTH)
+    fig = _curve(PRED, TRUTH)
     check(fig, 1, tmp_path)
     assert [line.get_label() for line in fig.axes[0].lines] == [
         "all_buildings", "complete", "incomplete", "foundation"]
-    only_complete = threshold_f1_curve(PRED.iloc[[0]], TRUTH.iloc[[0]])
+    only_complete = _curve(PRED.iloc[[0]], TRUTH.iloc[[0]])
     assert [line.get_label() for line in only_complete.axes[0].lines] == ["all_buildings", "complete"]
 
 

@@ -41,9 +41,23 @@ def test_edge_tiles_are_padded_with_nodata_and_masked(make_raster):
 
 def test_index_footprint_is_the_in_image_part_of_the_tile(make_raster):
     _, index = tile_images(lazy(make_raster(width=300, height=200)), {}, PARAMS)
-    assert index.crs == "EPSG:32737"
-    assert index.geometry.union_all().area == pytest.approx(300 * 200 * 0.25)
+    assert index.crs == "EPSG:4326"  # one layer for images of every CRS
+    assert set(index.metric_crs) == set(index["crs"]) == {"EPSG:32737"}
+    assert index.to_crs("EPSG:32737").geometry.union_all().area == pytest.approx(300 * 200 * 0.25)
     assert set(index.columns) >= {"tile_id", "image_id", "row_off", "col_off", "valid_fraction", "image_sha256"}
+
+
+@pytest.mark.parametrize(("crs", "expected"), [("EPSG:4326", "EPSG:32737"), ("EPSG:3857", "EPSG:32737"),
+                                               ("EPSG:32616", "EPSG:32616"), ("EPSG:2263", "EPSG:32618")])
+def test_each_image_is_measured_in_metres_in_a_crs_that_suits_it(make_raster, crs, expected):
+    """Its own CRS when projected in metres and not Web Mercator; else the UTM zone of its centre
+    (EPSG:2263 is New York in US feet)."""
+    centre = {"EPSG:4326": (39.3, -5.73), "EPSG:3857": (4374840.0, -638950.0), "EPSG:32616": (741000.0, 3737000.0),
+              "EPSG:2263": (988000.0, 200000.0)}[crs]
+    size = 1e-5 if crs == "EPSG:4326" else 0.5
+    image = make_raster(crs=crs, transform=Affine(size, 0, centre[0], 0, -size, centre[1]))
+    _, index = tile_images(lazy(image), {}, PARAMS)
+    assert set(index.metric_crs) == {expected} and set(index["crs"]) == {crs}
 
 
 def test_mostly_nodata_tiles_are_skipped(make_raster):

@@ -38,7 +38,7 @@ def finish_clip(clipped: gpd.GeoDataFrame, sort_by: list[str]) -> gpd.GeoDataFra
     """
     geoms = [_polygonal(g) for g in clipped.geometry]
     clipped = clipped.set_geometry(gpd.GeoSeries(geoms, index=clipped.index, crs=clipped.crs))
-    clipped = clipped[~clipped.geometry.is_empty & (clipped.geometry.area > 0)]
+    clipped = clipped[~clipped.geometry.is_empty & (shapely.area(clipped.geometry.values) > 0)]
     return clipped.sort_values(sort_by, kind="stable").reset_index(drop=True)
 
 

@@ -8,6 +8,8 @@ from footprints.evaluation.coco import mask_map
 from footprints.evaluation.matching import (
     ALL_BUILDINGS,
     MEAN_OVER_CLASSES,
+    combine_scores,
+    combine_threshold_scores,
     match,
     per_class_scores,
     scores,
@@ -27,6 +29,8 @@ __all__ = [
     "MEAN_OVER_CLASSES",
     "border_breakdown",
     "class_scores_bars",
+    "combine_scores",
+    "combine_threshold_scores",
     "crosses_border",
     "interior_borders",
     "loss_curves",

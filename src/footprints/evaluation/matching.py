@@ -84,7 +84,30 @@ def per_class_scores(pred: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, iou_thresh
     predictions (a class absent from both says nothing about the model; all classes if none occur); its
     counts are left missing because a mean of counts means nothing.
     """
-    rows = {name: scores(p, t, iou_threshold) for name, p, t in _groups(pred, truth, classes)}
+    return _score_table({name: scores(p, t, iou_threshold) for name, p, t in _groups(pred, truth, classes)},
+                        classes)
+
+
+def combine_scores(tables: Sequence[pd.DataFrame], classes: Sequence[str] = CLASS_NAMES) -> pd.DataFrame:
+    """``per_class_scores`` of several images as one table: counts summed, rates recomputed from them.
+
+    Each image is matched in its own metric CRS; images never share a building, so summing counts is
+    exactly what one matching over all images would give.
+    """
+    counts = sum(t.drop(index=MEAN_OVER_CLASSES)[COUNT_COLUMNS].astype(int) for t in tables)
+    return _score_table({name: from_counts(int(r.tp), int(r.n_pred), int(r.n_truth))
+                         for name, r in counts.iterrows()}, classes)
+
+
+def combine_threshold_scores(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """``threshold_scores`` of several images as one (counts summed per threshold and class)."""
+    counts = pd.concat(frames).groupby(["threshold", "class_name"], sort=False)[COUNT_COLUMNS].sum()
+    rows = [{"threshold": t, "class_name": c, **from_counts(int(r.tp), int(r.n_pred), int(r.n_truth))}
+            for (t, c), r in counts.iterrows()]
+    return pd.DataFrame(rows, columns=["threshold", "class_name", *COUNT_COLUMNS, *RATE_COLUMNS])
+
+
+def _score_table(rows: dict[str, dict], classes: Sequence[str]) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")[COUNT_COLUMNS + RATE_COLUMNS].astype(
         dict.fromkeys(COUNT_COLUMNS, "Int64"))
     present = [c for c in classes if table.loc[c, "n_truth"] + table.loc[c, "n_pred"] > 0] or list(classes)

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from shapely.geometry.base import BaseGeometry
 
-from footprints.evaluation.matching import ALL_BUILDINGS, RATE_COLUMNS, threshold_scores
+from footprints.evaluation.matching import ALL_BUILDINGS, RATE_COLUMNS
 from footprints.classes import CLASS_NAMES
 
 TRUTH_COLOR, PRED_COLOR, TILE_COLOR = "lime", "magenta", "white"
@@ -52,15 +52,13 @@ def class_scores_bars(per_class: pd.DataFrame) -> Figure:
     return fig
 
 
-def threshold_f1_curve(pred: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, iou_threshold: float = 0.5,
-                       thresholds: Sequence[float] = tuple(np.linspace(0.0, 1.0, 101))) -> Figure:
+def threshold_f1_curve(curves: pd.DataFrame, present: set[str], iou_threshold: float = 0.5) -> Figure:
     """F1 against the score threshold, for all buildings and each class, to choose the threshold.
 
-    Classes absent from both truth and predictions are left out: their F1 is 1 by convention, a flat line
-    that would only mislead.
+    ``curves`` is ``threshold_scores`` output (or several images' combined). Classes absent from both truth
+    and predictions (not in ``present``) are left out: their F1 is 1 by convention, a flat line that would
+    only mislead.
     """
-    curves = threshold_scores(pred, truth, thresholds, iou_threshold)
-    present = set(pred["class_name"]) | set(truth["class_name"])
     fig = Figure(figsize=(6.0, 4.0), layout="constrained")
     ax = fig.subplots()
     for name in (ALL_BUILDINGS, *(c for c in CLASS_NAMES if c in present)):

@@ -98,7 +98,7 @@ def _explode_polygons(labels: gpd.GeoDataFrame, report: list) -> gpd.GeoDataFram
         if fid not in with_polygon:
             report.append({"source_fid": fid, "problem": f"not a polygon ({', '.join(kinds)})",
                            "action": "dropped"})
-    kept = parts[polygonal & (parts.geometry.area > 0)]
+    kept = parts[polygonal & (shapely.area(parts.geometry.values) > 0)]  # any CRS: only the sign counts
     split = kept.source_fid.value_counts()
     split = split[split > 1]
     if len(split):

@@ -13,6 +13,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from matplotlib.figure import Figure
 from shapely.geometry import shape
 
@@ -20,41 +21,70 @@ from footprints.classes import CLASS_NAMES
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster, RasterSource, stretch
 from footprints.datasets.spatial_table import SpatialTable
-from footprints.evaluation import (border_breakdown, class_scores_bars, loss_curves, map_overlay, markdown_report,
-                                   mask_map, per_class_scores, threshold_f1_curve, tile_gallery)
+from footprints.evaluation import (border_breakdown, class_scores_bars, combine_scores, combine_threshold_scores,
+                                   loss_curves, map_overlay, markdown_report, mask_map, per_class_scores,
+                                   threshold_f1_curve, threshold_scores, tile_gallery)
+from footprints.evaluation.border import CROSSES_BORDER, WITHIN_TILE
+from footprints.evaluation.matching import from_counts
 from footprints.geo import TileGrid, map_to_pixel, rasterize_instances, reproject
+from footprints.postprocess.buildings import building_schema
 
 EVALUATED_SPLIT = "val"
 PLOT_FILES = ["loss_curves.png", "class_scores.png", "threshold_f1.png", "tile_gallery.png", "map_overlay.png"]
+THRESHOLDS = tuple(np.linspace(0.0, 1.0, 101))
+_EMPTY = gpd.GeoDataFrame({"class_name": pd.Series(dtype="str"), "score": pd.Series(dtype="float64")},
+                          geometry=[])  # no image evaluated
+
+# Evaluation frames: image id -> {"truth", "pred", "tiles"}, each image in its own metric CRS (the tile
+# index's ``metric_crs``): IoU and areas in metres, and images of different UTM zones never meet.
+Frames = dict[str, dict[str, gpd.GeoDataFrame]]
 
 
 def evaluation_frames(buildings_gpkg: dict[str, Callable[[], gpd.GeoDataFrame]], label_database: SpatialTable,
-                      tile_index: gpd.GeoDataFrame, tile_split: pd.DataFrame) -> dict[str, gpd.GeoDataFrame]:
-    """Truth and merged predictions clipped to the validation area, in the working CRS, and its tiles."""
+                      tile_index: gpd.GeoDataFrame, tile_split: pd.DataFrame) -> Frames:
+    """Per image: truth and merged predictions clipped to its validation tiles, in the image's metric CRS."""
     tiles = tile_index[tile_index.tile_id.isin(tile_split.tile_id[tile_split.split == EVALUATED_SPLIT])]
-    area = tiles.geometry.union_all() if len(tiles) else None
-    truth = label_database.read(bbox=tuple(tiles.total_bounds)) if len(tiles) else tile_index.iloc[:0]
-    preds = [load().to_crs(tile_index.crs).assign(image_id=image_id)
-             for image_id, load in sorted(buildings_gpkg.items()) if image_id in set(tiles.image_id)]
-    preds = [p.assign(tile_ids=p.tile_ids.map(json.loads)) for p in preds]  # stored as JSON text in GPKG
-    pred = pd.concat(preds, ignore_index=True) if preds else gpd.GeoDataFrame(geometry=[], crs=tile_index.crs)
-    return {"truth": _clip(truth, area), "pred": _clip(gpd.GeoDataFrame(pred, crs=tile_index.crs), area),
-            "tiles": tiles}
+    return {image_id: _image_frames(image_tiles.to_crs(image_tiles.metric_crs.iloc[0]), label_database,
+                                    buildings_gpkg.get(image_id))
+            for image_id, image_tiles in tiles.groupby("image_id", sort=True)}
+
+
+def _image_frames(tiles: gpd.GeoDataFrame, label_database: SpatialTable,
+                  load_pred: Callable[[], gpd.GeoDataFrame] | None) -> dict[str, gpd.GeoDataFrame]:
+    area = tiles.geometry.union_all()
+    truth = label_database.read(bbox=tuple(tiles.to_crs(label_database.crs).total_bounds)).to_crs(tiles.crs)
+    pred = load_pred().to_crs(tiles.crs) if load_pred else building_schema(None, tiles.crs)
+    pred = pred.assign(tile_ids=pred.tile_ids.map(lambda v: json.loads(v) if isinstance(v, str) else v))
+    return {"truth": _clip(truth, area), "pred": _clip(pred, area), "tiles": tiles}
 
 
 def _clip(frame: gpd.GeoDataFrame, area) -> gpd.GeoDataFrame:
-    if area is None or frame.empty:
+    if frame.empty:
         return frame.iloc[:0].reset_index(drop=True)
     clipped = frame[frame.intersects(area)].assign(geometry=lambda f: f.geometry.intersection(area))
     return clipped[clipped.area > 0].reset_index(drop=True)
 
 
-def score_buildings(frames: dict[str, gpd.GeoDataFrame], params: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
-    """Per-class and all-buildings P/R/F1 at the IoU threshold, and the tile-border breakdown."""
-    truth, pred, tiles = frames["truth"], frames["pred"], frames["tiles"]
-    per_class = per_class_scores(pred, truth, params["iou_threshold"]).reset_index()
-    border = border_breakdown(pred, truth, tiles, params["iou_threshold"]) if len(tiles) else {}
-    return per_class, border
+def score_buildings(frames: Frames, params: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
+    """Per-class and all-buildings P/R/F1 at the IoU threshold, and the tile-border breakdown, over all
+    evaluated images (each matched in its own metric CRS, counts summed)."""
+    iou = params["iou_threshold"]
+    tables = [per_class_scores(f["pred"], f["truth"], iou) for f in frames.values()]
+    per_class = combine_scores(tables) if tables else per_class_scores(_EMPTY, _EMPTY, iou)
+    borders = [border_breakdown(f["pred"], f["truth"], f["tiles"], iou) for f in frames.values()]
+    return per_class.reset_index(), _sum_breakdowns(borders)
+
+
+def _sum_breakdowns(breakdowns: list[dict]) -> dict:
+    """Border breakdowns of several images as one: counts summed, rates recomputed."""
+    if not breakdowns:
+        return {}
+    total = {}
+    for group in (CROSSES_BORDER, WITHIN_TILE):
+        tp, n_pred, n_truth = (sum(b[group][k] for b in breakdowns) for k in ("tp", "n_pred", "n_truth"))
+        total[group] = from_counts(tp, n_pred, n_truth)
+    total["merge"] = {k: sum(b["merge"][k] for b in breakdowns) for k in breakdowns[0]["merge"]}
+    return total
 
 
 def score_masks(tile_predictions: dict[str, Callable[[], dict]], instance_masks: dict[str, Callable[[],
@@ -87,39 +117,52 @@ def plot_class_scores(building_scores: pd.DataFrame) -> Figure:
     return class_scores_bars(building_scores.set_index("class_name"))
 
 
-def plot_threshold_f1(frames: dict[str, gpd.GeoDataFrame], params: dict[str, Any]) -> Figure:
-    return threshold_f1_curve(frames["pred"], frames["truth"], params["iou_threshold"])
+def plot_threshold_f1(frames: Frames, params: dict[str, Any]) -> Figure:
+    iou = params["iou_threshold"]
+    curves = [threshold_scores(f["pred"], f["truth"], THRESHOLDS, iou) for f in frames.values()]
+    present = {c for f in frames.values() for c in (*f["pred"].class_name, *f["truth"].class_name)}
+    return threshold_f1_curve(combine_threshold_scores(curves) if curves else
+                              threshold_scores(_EMPTY, _EMPTY, THRESHOLDS, iou), present, iou)
 
 
 def plot_tile_gallery(tiles: dict[str, Callable[[], Raster]], tile_predictions: dict[str, Callable[[], dict]],
-                      frames: dict[str, gpd.GeoDataFrame], tile_index: gpd.GeoDataFrame,
-                      params: dict[str, Any]) -> Figure:
+                      frames: Frames, params: dict[str, Any]) -> Figure:
     """The validation tiles with the most truth buildings, truth and predictions drawn over the pixels."""
-    truth = frames["truth"]
-    rows = frames["tiles"].assign(n=lambda f: [int(truth.intersects(g).sum()) for g in f.geometry])
-    rows = rows.sort_values(["n", "tile_id"], ascending=[False, True]).head(params["gallery_tiles"])
-    return tile_gallery([_gallery_item(tiles[r.tile_id](), tile_predictions.get(r.tile_id), truth,
-                                       TileGrid.from_index_row(r), tile_index.crs) for r in rows.itertuples()])
+    counted = [(_truth_per_tile(f), f["truth"]) for f in frames.values()]
+    rows = [(n, row.tile_id, row, truth) for counts, truth in counted for n, row in counts]
+    rows = sorted(rows, key=lambda r: (-r[0], r[1]))[:params["gallery_tiles"]]
+    return tile_gallery([_gallery_item(tiles[row.tile_id](), tile_predictions.get(row.tile_id), truth,
+                                       TileGrid.from_index_row(row)) for _, _, row, truth in rows])
 
 
-def _gallery_item(raster: Raster, load_doc: Callable[[], dict] | None, truth: gpd.GeoDataFrame, grid: TileGrid,
-                  working_crs) -> tuple:
+def _truth_per_tile(frame: dict[str, gpd.GeoDataFrame]) -> list[tuple[int, Any]]:
+    """(number of truth buildings, tile row) per tile, from one STRtree query over all tiles."""
+    tiles, truth = frame["tiles"], frame["truth"]
+    hits = shapely.STRtree(truth.geometry.values).query(tiles.geometry.values, predicate="intersects")[0]
+    counts = np.bincount(hits, minlength=len(tiles))
+    return list(zip(counts.tolist(), tiles.itertuples()))
+
+
+def _gallery_item(raster: Raster, load_doc: Callable[[], dict] | None, truth: gpd.GeoDataFrame,
+                  grid: TileGrid) -> tuple:
     doc = load_doc() if load_doc else {"instances": []}
-    truth_geoms = reproject(truth.geometry.values, working_crs, grid.crs)
+    truth_geoms = reproject(truth.geometry.values, truth.crs, grid.crs)
     pred = [(map_to_pixel(shape(i["geometry"]), grid.transform), i["score"]) for i in doc["instances"]]
     bands = raster.array[:3] if raster.array.shape[0] >= 3 else raster.array[:1].repeat(3, axis=0)
     return stretch(bands, raster.mask), [map_to_pixel(g, grid.transform) for g in truth_geoms], pred
 
 
-def plot_map_overlay(raw_images: dict[str, Callable[[], RasterSource]], frames: dict[str, gpd.GeoDataFrame],
+def plot_map_overlay(raw_images: dict[str, Callable[[], RasterSource]], frames: Frames,
                      tile_index: gpd.GeoDataFrame) -> Figure:
     """The first evaluated raw image with truth, merged predictions and the tile grid, in map coordinates."""
-    image_id = frames["tiles"].image_id.min() if len(frames["tiles"]) else min(raw_images)
+    image_id = min(frames) if frames else min(raw_images)
     source = raw_images[image_id]()
+    crs = source.profile["crs"]
     raster = source.read_overview(max_size=1024)
     left, bottom, right, top = raster.profile["bounds"]
-    to_image = {k: frames[k].to_crs(source.profile["crs"]) for k in ("truth", "pred")}
-    tiles = tile_index[tile_index.image_id == image_id].to_crs(source.profile["crs"])
+    frame = frames.get(image_id, {"truth": _EMPTY, "pred": _EMPTY})
+    to_image = {k: frame[k].to_crs(crs) if frame[k].crs else frame[k] for k in ("truth", "pred")}
+    tiles = tile_index[tile_index.image_id == image_id].to_crs(crs)
     bands = raster.array[:3] if raster.array.shape[0] >= 3 else raster.array[:1].repeat(3, axis=0)
     return map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"], tiles)
 
