@@ -39,7 +39,7 @@ def model_file(tmp_path_factory) -> Path:
     model = small_model()
     data = TileDataset([sample()] * 2, [1, 2, 3], RGB_MEAN, RGB_STD, augment=False)
     loader = torch.utils.data.DataLoader(data, batch_size=2, collate_fn=collate_fn)
-    fit(model, loader, None, epochs=2, lr=0.01, device=torch.device("cpu"))
+    fit(model, loader, None, epochs=2, lr=0.01, weight_decay=1e-4, device=torch.device("cpu"), progress=False)
     path = tmp_path_factory.mktemp("model") / "model.safetensors"
     config = {"arch": "maskrcnn_resnet50_fpn", "tile_size": TILE, "bands": [1, 2, 3], "mean": list(RGB_MEAN),
               "std": list(RGB_STD)}
