@@ -245,9 +245,14 @@ def reported(rows: list[tuple[int, str, str]], kept: list[int] | None = None):
 
 
 def reprojected_to_utm(result):
-    labels, report = result
-    assert report.empty and labels.crs == UTM
-    assert labels.geometry[0].symmetric_difference(building(10, 10)).area < 1e-3
+    labels, report = result  # kept in their CRS; each image's query transforms them
+    assert report.empty
+    assert labels.to_crs(UTM).geometry[0].symmetric_difference(building(10, 10)).area < 1e-3
+
+
+def measured_in_utm_37s(result):
+    _, index = result
+    assert len(index) and set(index.metric_crs) == {"EPSG:32737"} and set(index["crs"]) == {"EPSG:4326"}
 
 
 # ---------------------------------------------------------------------------- builders: kedro project runs
@@ -386,12 +391,12 @@ CASES: list[BadInput] = [
     BadInput(
         "raster_in_degrees",
         "a GeoTIFF in a geographic CRS (EPSG:4326, degrees)",
-        "`<file>: raster is in a geographic CRS (EPSG:4326, degrees); ... warp it to a projected CRS first`",
+        "tiled in its own CRS, pixels untouched; lengths and areas measured in the UTM zone of its centre "
+        "(`metric_crs` in the tile index); nothing to do",
         lambda ctx: write_raster(ctx.tmp / "degrees.tif", crs="EPSG:4326",
                                  transform=rasterio.Affine(1e-6, 0, 39.3, 0, -1e-6, -5.72)),
-        load_raster,
-        Raises(InputError, r"degrees\.tif: raster is in a geographic CRS \(EPSG:4326, degrees\).*gdalwarp",
-               "degrees.tif")),
+        lambda path: tile(path),
+        Handled(measured_in_utm_37s)),
     BadInput(
         "raster_without_geotransform",
         "a GeoTIFF in pixel coordinates only (no geotransform)",
