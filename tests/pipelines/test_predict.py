@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from shapely import wkt
 
 from footprints.__main__ import cli
-from footprints.geo import WGS84, footprint, reproject, swap_xy
+from footprints.geo import WGS84, footprint, map_to_pixel, reproject, swap_xy
 from footprints.model import TileDataset, collate_fn, fit
 from footprints.model.weights import ModelWeights, save_weights
 from tests.conftest import SAMPLE_IMAGE
@@ -68,7 +68,17 @@ def buildings(out: Path) -> gpd.GeoDataFrame:
     return gpd.read_file(next((out / "buildings").glob("*.gpkg")))
 
 
+def in_pixels(found: gpd.GeoDataFrame, image: Path) -> np.ndarray:
+    with rasterio.open(image) as src:
+        return np.array([map_to_pixel(g, src.transform) for g in found.geometry.values], dtype=object)
+
+
 def test_predict_in_any_crs_gives_the_same_valid_buildings(project_copy, model_file, tmp_path):
+    """Same pixels, three CRSs: the same buildings, compared in the pixel grid the three copies share (their
+    map coordinates differ by the centimetres of the copies' north-up approximation, which is enough to move
+    the thin detections of this weak model). Simplification is off here, so its vertex choices cannot differ."""
+    conf = project_copy / "conf/base/parameters_inference.yml"
+    conf.write_text(conf.read_text().replace("simplify_tolerance: 0.05", "simplify_tolerance: 0.0"))
     runs = {}
     for crs in ("EPSG:32737", "EPSG:4326", "EPSG:3857"):
         image = SAMPLE_IMAGE if crs == "EPSG:32737" else regeoreferenced(tmp_path / f"sample_{crs[5:]}.tif", crs)
@@ -76,7 +86,7 @@ def test_predict_in_any_crs_gives_the_same_valid_buildings(project_copy, model_f
         predict(project_copy, model_file, image, out)
         runs[crs] = (out, buildings(out), image)
 
-    reference = runs["EPSG:32737"][1]
+    reference = in_pixels(runs["EPSG:32737"][1], SAMPLE_IMAGE)
     assert len(reference) > 0
     for crs, (out, found, image) in runs.items():
         assert found.crs == crs  # the GeoPackage keeps the image CRS
@@ -84,11 +94,10 @@ def test_predict_in_any_crs_gives_the_same_valid_buildings(project_copy, model_f
             area = footprint(src.transform, src.width, src.height)
         assert found.geometry.is_valid.all()
         assert found.geometry.within(area.buffer(1e-6 * np.sqrt(area.area))).all()  # nothing in padding
-        in_utm = found.to_crs(reference.crs)
         assert len(found) == len(reference)
-        for geom in in_utm.geometry.values:
-            inter = shapely.area(shapely.intersection(reference.geometry.values, geom))
-            assert np.max(inter / shapely.area(shapely.union(reference.geometry.values, geom))) >= 0.95
+        for geom in in_pixels(found, image):
+            inter = shapely.area(shapely.intersection(reference, geom))
+            assert np.max(inter / shapely.area(shapely.union(reference, geom))) >= 0.95
         index = gpd.read_file(out / "tile_index.gpkg")
         assert set(index.metric_crs) == {"EPSG:32737"}  # degrees and Web Mercator measured in UTM 37S
         table = pd.read_csv(next((out / "challenge_csv").glob("*.csv")))
