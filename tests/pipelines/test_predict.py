@@ -26,7 +26,7 @@ from footprints.__main__ import cli
 from footprints.geo import WGS84, footprint, map_to_pixel, reproject, swap_xy
 from footprints.model import TileDataset, collate_fn, fit
 from footprints.model.weights import ModelWeights, save_weights
-from tests.conftest import SAMPLE_IMAGE
+from tests.conftest import SAMPLE_IMAGE, copy_project
 from tests.model.model_helpers import RGB_MEAN, RGB_STD, TILE, sample, small_model
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ def regeoreferenced(dst: Path, crs: str) -> Path:
     return dst
 
 
-def predict(project: Path, model: Path, image: Path, out: Path, *extra: str) -> None:
+def predict(model: Path, image: Path, out: Path, *extra: str) -> None:
     result = CliRunner().invoke(cli, ["predict", str(model), str(image), "--out", str(out), "--tile-size", "256",
                                       "--score-threshold", "0.05", "--device", "cpu", *extra])
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -73,19 +73,36 @@ def in_pixels(found: gpd.GeoDataFrame, image: Path) -> np.ndarray:
         return np.array([map_to_pixel(g, src.transform) for g in found.geometry.values], dtype=object)
 
 
-def test_predict_in_any_crs_gives_the_same_valid_buildings(project_copy, model_file, tmp_path):
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """One project copy for the module (the predictions are the expensive part), simplification off so that
+    its vertex choices cannot differ between CRSs."""
+    root = copy_project(tmp_path_factory.mktemp("predict"))
+    conf = root / "conf/base/parameters_inference.yml"
+    conf.write_text(conf.read_text().replace("simplify_tolerance: 0.05", "simplify_tolerance: 0.0"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        yield root
+
+
+@pytest.fixture(scope="module")
+def runs(project, model_file, tmp_path_factory) -> dict[str, tuple[Path, gpd.GeoDataFrame, Path]]:
+    """``footprints predict`` on the sample in its UTM CRS and on copies in EPSG:4326 and Web Mercator."""
+    folder = tmp_path_factory.mktemp("runs")
+    found = {}
+    for crs in ("EPSG:32737", "EPSG:4326", "EPSG:3857"):
+        image = SAMPLE_IMAGE if crs == "EPSG:32737" else regeoreferenced(folder / f"sample_{crs[5:]}.tif", crs)
+        out = folder / f"out_{crs[5:]}"
+        predict(model_file, image, out)
+        found[crs] = (out, buildings(out), image)
+    return found
+
+
+def test_predict_in_any_crs_gives_the_same_valid_buildings(runs):
     """Same pixels, three CRSs: the same buildings, compared in the pixel grid the three copies share (their
     map coordinates differ by the centimetres of the copies' north-up approximation, which is enough to move
-    the thin detections of this weak model). Simplification is off here, so its vertex choices cannot differ."""
-    conf = project_copy / "conf/base/parameters_inference.yml"
-    conf.write_text(conf.read_text().replace("simplify_tolerance: 0.05", "simplify_tolerance: 0.0"))
-    runs = {}
-    for crs in ("EPSG:32737", "EPSG:4326", "EPSG:3857"):
-        image = SAMPLE_IMAGE if crs == "EPSG:32737" else regeoreferenced(tmp_path / f"sample_{crs[5:]}.tif", crs)
-        out = tmp_path / f"out_{crs[5:]}"
-        predict(project_copy, model_file, image, out)
-        runs[crs] = (out, buildings(out), image)
-
+    the thin detections of this weak model)."""
     reference = in_pixels(runs["EPSG:32737"][1], SAMPLE_IMAGE)
     assert len(reference) > 0
     for crs, (out, found, image) in runs.items():
@@ -116,27 +133,25 @@ def _strict(path: Path):
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
-def test_empty_predictions_keep_the_schema_and_json_is_strict(project_copy, model_file, tmp_path):
-    full, empty = tmp_path / "full", tmp_path / "empty"
-    predict(project_copy, model_file, SAMPLE_IMAGE, full)
-    predict(project_copy, model_file, SAMPLE_IMAGE, empty, "--score-threshold", "1.0")
+def test_empty_predictions_keep_the_schema_and_json_is_strict(runs, model_file, tmp_path, make_raster):
+    full = runs["EPSG:32737"][0]
+    empty = tmp_path / "empty"
+    predict(model_file, make_raster("small.tif", width=300, height=300), empty, "--score-threshold", "1.0")
 
     assert len(buildings(full)) > 0 and len(buildings(empty)) == 0
-    for suffix in ("gpkg",):
-        info = [pyogrio.read_info(next((out / "buildings").glob(f"*.{suffix}"))) for out in (full, empty)]
-        assert info[0]["geometry_type"] == info[1]["geometry_type"] == "MultiPolygon"
-        assert list(info[0]["fields"]) == list(info[1]["fields"])
-        assert list(info[0]["dtypes"]) == list(info[1]["dtypes"])
+    info = [pyogrio.read_info(next((out / "buildings").glob("*.gpkg"))) for out in (full, empty)]
+    assert info[0]["geometry_type"] == info[1]["geometry_type"] == "MultiPolygon"
+    assert list(info[0]["fields"]) == list(info[1]["fields"])
+    assert list(info[0]["dtypes"]) == list(info[1]["dtypes"])
     for out in (full, empty):
         for document in (out / "tile_predictions").glob("*.json"):
             assert _strict(document)["instances"] is not None
 
 
-def test_predict_resumes_and_names_a_band_mismatch(project_copy, model_file, tmp_path, make_raster):
-    out = tmp_path / "out"
-    predict(project_copy, model_file, SAMPLE_IMAGE, out)
+def test_predict_resumes_and_names_a_band_mismatch(runs, model_file, tmp_path, make_raster):
+    out = runs["EPSG:32737"][0]
     first = {p.name: p.stat().st_mtime_ns for p in (out / "tile_predictions").glob("*.json")}
-    predict(project_copy, model_file, SAMPLE_IMAGE, out)  # nothing left to do: every tile is reused
+    predict(model_file, SAMPLE_IMAGE, out)  # nothing left to do: every tile is reused
     assert {p.name: p.stat().st_mtime_ns for p in (out / "tile_predictions").glob("*.json")} == first
 
     grey = make_raster("grey.tif", width=300, height=300, count=1)

@@ -12,6 +12,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS
 from shapely.geometry import MultiPolygon, Polygon
@@ -50,8 +51,9 @@ def building_schema(buildings: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoData
     A GeoPackage layer takes its field types from the first frame written: an empty frame would give
     String scores and geometry type Unknown, and QGIS styles or joins built on one run break on the next.
     """
-    if buildings is None or buildings.empty:
-        frame = gpd.GeoDataFrame({c: [] for c in BUILDING_COLUMNS[:-1]}, geometry=[], crs=crs)
+    if buildings is None or buildings.empty:  # tile_ids: JSON text once written, as in a non-empty frame
+        frame = gpd.GeoDataFrame({c: pd.Series(dtype="str" if c == "tile_ids" else "object")
+                                  for c in BUILDING_COLUMNS[:-1]}, geometry=[], crs=crs)
     else:
         frame = buildings[BUILDING_COLUMNS].copy()
     frame = frame.astype(BUILDING_DTYPES)

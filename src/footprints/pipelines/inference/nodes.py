@@ -25,6 +25,7 @@ from footprints.model.weights import ModelWeights
 from footprints.postprocess.buildings import building_schema, image_buildings, polygon_parts_count
 from footprints.postprocess.challenge import challenge_table
 from footprints.postprocess.tile_polygons import tile_prediction
+from footprints.prefetch import prefetch
 from footprints.tile_data import NODATA, check_model_bands, image_shapes, tile_pixels
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,12 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
                         weights_name=model_weights.source)
     model.roi_heads.detections_per_img = params["detections_per_tile"]
     model_ref = {"source": model_weights.source, "fingerprint": model_weights.fingerprint, **mlflow_run}
-    images = ((row.tile_id, tile_pixels(tiles[row.tile_id])) for row in todo)
+    batch = params["batch_size"]
+    images = prefetch(((row.tile_id, tile_pixels(tiles[row.tile_id])) for row in todo), depth=2 * batch)
     detections = run_model(model, images, config["bands"], config["mean"], config["std"],
-                           resolve_device(params["device"]), batch_size=params["batch_size"],
+                           resolve_device(params["device"]), batch_size=batch,
                            score_threshold=params["score_threshold"], nodata=NODATA)
-    stream = _DocumentStream(detections, params["polygons"], model_ref)
+    stream = _DocumentStream(prefetch(detections, depth=batch), params["polygons"], model_ref)
     documents = {row.tile_id: partial(stream.next_document, row, keys[row.tile_id]) for row in todo}
     return documents, sorted(keys)
 
@@ -81,8 +83,9 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
 class _DocumentStream:
     """Hands out tile documents one by one as ``PartitionedDataset`` saves them (sorted by tile id).
 
-    The model still runs batched; each JSON is written as soon as its tile is done, so a run killed during
-    inference keeps the finished tiles and a re-run predicts only the others.
+    The model still runs batched, a batch ahead in its own thread (tiles are read two batches ahead in
+    another), so polygonising and writing overlap with it; each JSON is written as soon as its tile is done,
+    so a run killed during inference keeps the finished tiles and a re-run predicts only the others.
     """
 
     def __init__(self, detections, polygon_params: dict[str, Any], model_ref: dict[str, Any]) -> None:
