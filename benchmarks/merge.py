@@ -12,8 +12,9 @@ Candidates, measured in the same run:
   group. A speed floor, not an equivalent: it leaves buildings split at tile edges.
 
 Times: in-process, candidates interleaved, median of ``--repeat`` runs. Peak memory: each candidate in a
-fresh child process that loads the pickled detections, runs once and reports ``ru_maxrss`` (GEOS memory is
-invisible to tracemalloc); the RSS after loading the input is printed too. Correctness is counted against
+fresh child process that loads the pickled detections, runs once and reports its peak RSS (``VmHWM``: GEOS
+memory is invisible to tracemalloc, and ``ru_maxrss`` would start at the driver's RSS at fork); the RSS
+after loading the input is printed too, and ``work`` is the peak above it. Correctness is counted against
 the synthetic truth. Linearity: footprints and the reference at a quarter of the size and at the size.
 
     python benchmarks/merge.py                        # quick: ~60k detections, seconds
@@ -28,13 +29,11 @@ import gc
 import json
 import os
 import pickle
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -45,7 +44,8 @@ from shapely.geometry import mapping
 
 from footprints.classes import CLASS_NAMES
 from footprints.geo import footprint
-from footprints.postprocess.merge import SCORE_COLUMNS, detections_frame, merge_blocks, merge_detections
+from footprints.postprocess.merge import SCORE_COLUMNS, detections_frame, merge_detections
+from footprints.postprocess.merge_blocks import merge_blocks
 
 PIXEL, TILE_PX, OVERLAP_PX = 0.5, 512, 64
 CELL = 36.0  # metres between building centres
@@ -190,15 +190,25 @@ def timed(name: str, *args) -> tuple[float, object]:
 
 
 def child(name: str, path: str) -> None:
-    """Fresh process: load the input, run one candidate once, print peak RSS (MB) as JSON."""
+    """Fresh process: load the input, run one candidate once, print RSS after loading and peak RSS (MB)."""
     with open(path, "rb") as handle:
-        frame, tiles, docs = pickle.load(handle)
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    docs = docs if name == "detections_frame" else None
+        frame, tiles = pickle.load(handle)
+    docs = None
+    if name == "detections_frame":
+        with open(path + ".docs", "rb") as handle:
+            docs = pickle.load(handle)
     gc.collect()
+    loaded = _status_mb("VmRSS")
     run_candidate(name, frame, tiles, docs)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"loaded_mb": loaded, "peak_mb": peak}))
+    print(json.dumps({"loaded_mb": loaded, "peak_mb": _status_mb("VmHWM")}))
+
+
+def _status_mb(field: str) -> float:
+    """RSS now / peak RSS of this process. ``VmHWM`` is the peak of this process image only; ``ru_maxrss``
+    would start at the parent's RSS at fork (the driver holds the data), which hides a small child's peak."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
 
 
 def peak_memory(name: str, path: str) -> dict[str, float]:
@@ -255,7 +265,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "input.pkl")
             with open(path, "wb") as handle:
-                pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(data[:2], handle, protocol=pickle.HIGHEST_PROTOCOL)
+            with open(path + ".docs", "wb") as handle:
+                pickle.dump(data[2], handle, protocol=pickle.HIGHEST_PROTOCOL)
             del data, results
             gc.collect()
             mem = {name: peak_memory(name, path) for name in names}
@@ -266,7 +278,7 @@ def main() -> None:
             m = mem[name]
             print(f"{name:18s} {m['loaded_mb']:8.0f} {m['peak_mb']:8.0f} {m['peak_mb'] - m['loaded_mb']:8.0f} "
                   f"{m['peak_mb'] / ref['peak_mb']:11.2f} "
-                  f"{(m['peak_mb'] - m['loaded_mb']) / (ref['peak_mb'] - ref['loaded_mb']):11.2f}")
+                  f"{(m['peak_mb'] - m['loaded_mb']) / max(ref['peak_mb'] - ref['loaded_mb'], 1):11.2f}")
 
     if not args.no_linearity:
         small, _, _, _, small_data = measure(args.detections // 4, args.repeat, ["footprints", "reference"],

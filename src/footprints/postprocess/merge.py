@@ -68,9 +68,11 @@ def merge_detections(detections: gpd.GeoDataFrame, tiles: dict[str, Any], params
 def building_groups(detections: gpd.GeoDataFrame, tiles: dict[str, Any], params: dict[str, Any]) -> np.ndarray:
     """Building label of each detection: 0, 1, ... in the order of each building's first detection."""
     n = len(detections)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
     i, j = same_building_pairs(detections, tiles, params)
     _, labels = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False)
-    first = np.full(labels.max() + 1 if n else 0, n)
+    first = np.full(labels.max() + 1, n)
     np.minimum.at(first, labels, np.arange(n))
     return np.argsort(np.argsort(first))[labels]
 
@@ -128,7 +130,7 @@ def merged_buildings(detections: gpd.GeoDataFrame, groups: np.ndarray, pixel: fl
     best = scores.argmax(axis=1) if len(scores) else np.zeros(0, int)
     frame = gpd.GeoDataFrame(
         {"building_id": np.zeros(len(starts), int),
-         "class_name": np.asarray(CLASS_NAMES, dtype=object)[best],
+         "class_name": np.asarray(CLASS_NAMES)[best],
          "score": scores[np.arange(len(starts)), best], **dict(zip(SCORE_COLUMNS, scores.T)),
          "tile_ids": _tile_ids(detections.tile_id.to_numpy()[order], groups[order]),
          "n_merged": np.diff(np.r_[starts, len(order)]),
