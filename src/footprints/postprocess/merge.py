@@ -23,6 +23,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from affine import Affine
 from pyproj import CRS
@@ -84,29 +85,28 @@ def same_building_pairs(detections: gpd.GeoDataFrame, tiles: dict[str, Any], par
     tol = params["edge_tolerance_px"] * tiles["pixel_size"]
     # Grown polygons reach at most MITRE_LIMIT * tol further, so this superset holds every pair that can meet.
     i, j = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=2 * MITRE_LIMIT * tol)
-    tile = detections.tile_id.to_numpy()
+    tile, names = pd.factorize(detections.tile_id)
     keep = (i < j) & (tile[i] != tile[j])
     i, j = i[keep], j[keep]
     whole = _iou(geoms[i], geoms[j]) >= params["iou_threshold"]
     rest = np.flatnonzero(~whole)
+    members, inverse = np.unique(np.concatenate([i[rest], j[rest]]), return_inverse=True)
+    gi, gj = np.split(shapely.buffer(geoms[members], tol, join_style="mitre")[inverse], 2)
+    meet = shapely.intersects(gi, gj)  # grown polygons apart share nothing: skip the costly clipping
+    rest, gi, gj = rest[meet], gi[meet], gj[meet]
     if len(rest):
-        shared = _shared_regions(tiles["footprints"], tile[i[rest]], tile[j[rest]], tol)
-        members, inverse = np.unique(np.concatenate([i[rest], j[rest]]), return_inverse=True)
-        grown = shapely.buffer(geoms[members], tol, join_style="mitre")
-        gi, gj = np.split(grown[inverse], 2)
+        shared = _shared_regions([tiles["footprints"][name] for name in names], tile[i[rest]], tile[j[rest]], tol)
         agree = _iou(shapely.intersection(gi, shared), shapely.intersection(gj, shared))
         whole[rest[agree >= params["shared_iou_threshold"]]] = True
     return i[whole], j[whole]
 
 
-def _shared_regions(footprints: dict[str, Any], tile_a: np.ndarray, tile_b: np.ndarray, tol: float) -> np.ndarray:
-    """The region two tiles both saw, widened by ``tol``, computed once per pair of tiles."""
-    names, codes = np.unique(np.concatenate([tile_a, tile_b]), return_inverse=True)
-    a, b = np.split(codes, 2)
-    pairs, inverse = np.unique(a * len(names) + b, return_inverse=True)
-    polygons = np.array([footprints[t] for t in names], dtype=object)
-    regions = shapely.buffer(shapely.intersection(polygons[pairs // len(names)], polygons[pairs % len(names)]),
-                             tol, join_style="mitre")
+def _shared_regions(footprints: list[Any], tile_a: np.ndarray, tile_b: np.ndarray, tol: float) -> np.ndarray:
+    """The region two tiles (codes into ``footprints``) both saw, widened by ``tol``; once per pair of tiles."""
+    n = len(footprints)
+    pairs, inverse = np.unique(tile_a.astype(np.int64) * n + tile_b, return_inverse=True)
+    polygons = np.array(footprints, dtype=object)
+    regions = shapely.buffer(shapely.intersection(polygons[pairs // n], polygons[pairs % n]), tol, join_style="mitre")
     return regions[inverse]
 
 
