@@ -8,20 +8,20 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
-import torch
 
 from footprints.datasets.raster import Raster, RasterSource
-from footprints.model.weights import ModelWeights
 from footprints.geo import WGS84, TileGrid
-from footprints.model import build_model, predict_tiles as run_model, resolve_device
 from footprints.pipelines.training.nodes import NODATA, check_tiles, tile_pixels
 from footprints.postprocess.challenge import challenge_table
 from footprints.postprocess.merge import detections_frame, merge_detections
 from footprints.postprocess.tile_polygons import tile_prediction
+
+if TYPE_CHECKING:  # model code is imported by the nodes that run the model (see footprints.model)
+    from footprints.model.weights import ModelWeights
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
     Returns:
         Lazy new documents (computed while they are saved), and the ids of all chosen tiles (new and reused).
     """
+    from footprints.model import build_model, predict_tiles as run_model, resolve_device
+
     config = model_weights.config
     chosen = set(tile_split.tile_id[tile_split.split.isin(PREDICTED_SPLITS[params["tiles"]])])
     rows = [row for row in tile_index.itertuples() if row.tile_id in chosen]
