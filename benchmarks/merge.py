@@ -91,7 +91,8 @@ def _buildings(side: int, rng: np.random.Generator) -> np.ndarray:
     length = np.where(long, rng.uniform(40, 66, len(rows)), rng.uniform(5, 30, len(rows)))
     width = rng.uniform(5, 30, len(rows))
     c, s = np.abs(np.cos(angle)), np.abs(np.sin(angle))
-    scale = np.minimum(1, np.minimum(span / (length * c + width * s), (CELL - 2.0) / (length * s + width * c)))
+    fit_x, fit_y = span / (length * c + width * s), (CELL - 2.0) / (length * s + width * c)
+    scale = np.minimum(1, np.minimum(fit_x, fit_y))
     length, width = length * scale, width * scale
     cx = X0 + cols * CELL + span / 2 + 1.0
     cy = Y0 - rows * CELL - CELL / 2
@@ -230,8 +231,9 @@ def measure(n: int, repeat: int, names: list[str], seed: int) -> tuple[dict, dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--detections", type=int, default=60000, help="about this many detections (default 60000)")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--detections", type=int, default=60000, help="about this many detections")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved timed runs per candidate (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-memory", action="store_true", help="skip the child-process peak RSS runs")
@@ -272,13 +274,15 @@ def main() -> None:
             gc.collect()
             mem = {name: peak_memory(name, path) for name in names}
         print("\npeak RSS, each candidate in a fresh process (MB)")
-        print(f"{'candidate':18s} {'loaded':>8s} {'peak':>8s} {'work':>8s} {'peak x ref':>11s} {'work x ref':>11s}")
+        print(f"{'candidate':18s} {'loaded':>8s} {'peak':>8s} {'work':>8s} {'peak x ref':>11s} "
+              f"{'work x ref':>11s}")
         ref = mem["reference"]
         for name in names:
             m = mem[name]
-            print(f"{name:18s} {m['loaded_mb']:8.0f} {m['peak_mb']:8.0f} {m['peak_mb'] - m['loaded_mb']:8.0f} "
+            work = m['peak_mb'] - m['loaded_mb']
+            print(f"{name:18s} {m['loaded_mb']:8.0f} {m['peak_mb']:8.0f} {work:8.0f} "
                   f"{m['peak_mb'] / ref['peak_mb']:11.2f} "
-                  f"{(m['peak_mb'] - m['loaded_mb']) / max(ref['peak_mb'] - ref['loaded_mb'], 1):11.2f}")
+                  f"{work / max(ref['peak_mb'] - ref['loaded_mb'], 1):11.2f}")
 
     if not args.no_linearity:
         small, _, _, _, small_data = measure(args.detections // 4, args.repeat, ["footprints", "reference"],
@@ -286,7 +290,8 @@ def main() -> None:
         n_small = len(small_data[0])
         print(f"\nlinearity: {n_small} -> {n} detections ({n / n_small:.2f}x data)")
         for name in ["footprints", "reference"]:
-            print(f"  {name:12s} {small[name]:7.2f} s -> {medians[name]:7.2f} s  ({medians[name] / small[name]:.2f}x time)")
+            print(f"  {name:12s} {small[name]:7.2f} s -> {medians[name]:7.2f} s  "
+                  f"({medians[name] / small[name]:.2f}x time)")
 
 
 if __name__ == "__main__":

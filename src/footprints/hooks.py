@@ -61,10 +61,11 @@ class TrackedRunsMlflowHook:
     @hook_impl
     def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
         if self._inner:
-            self._inner.on_pipeline_error(error=error, run_params=run_params, pipeline=pipeline, catalog=catalog)
+            self._inner.on_pipeline_error(error=error, run_params=run_params, pipeline=pipeline,
+                                          catalog=catalog)
 
     def _tracked(self, run_params: dict[str, Any]) -> bool:
-        """kedro-mlflow's rule: tracked unless every pipeline of the run is in ``disable_tracking.pipelines``."""
+        """kedro-mlflow's rule: tracked unless all the run's pipelines are in ``disable_tracking.pipelines``."""
         names = run_params.get("pipeline_names") or run_params.get("pipeline_name") or ["__default__"]
         names = [names] if isinstance(names, str) else names
         loader = self._context.config_loader

@@ -1,8 +1,8 @@
-"""GeoJSON geometry dicts (as ``json.load`` returns them) to shapely arrays, without a Python object per vertex.
+"""GeoJSON geometry dicts (as ``json.load`` returns them) to shapely arrays, with no Python object per vertex.
 
-``shapely.geometry.shape`` builds each polygon through Python coordinate sequences (~20 us a polygon); here all
-rings of all (multi)polygons go into one coordinate array with offsets and one ``shapely.from_ragged_array``
-call builds them, about 5x faster. Other geometry types are rare in tile documents and go through ``shape``.
+``shapely.geometry.shape`` builds each polygon through Python coordinate sequences (~20 us a polygon); here
+all rings of all (multi)polygons go into one coordinate array with offsets and one
+``shapely.from_ragged_array`` call builds them, about 5x faster. Other geometry types are rare in tile documents and go through ``shape``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def geometries_from_geojson(geometries: Sequence[dict[str, Any]]) -> np.ndarray:
     return out
 
 
-def _from_polygon_lists(items: list[list[list[list[Any]]]], geometry_type: shapely.GeometryType) -> np.ndarray:
+def _from_polygon_lists(items: list[list[list[list[Any]]]], geometry_type: shapely.GeometryType
+                        ) -> np.ndarray:
     """``items``: per geometry, a list of polygons, each a list of rings of [x, y] positions."""
     coords: list[Any] = []
     ring_ends, polygon_ends, part_ends = [0], [0], [0]

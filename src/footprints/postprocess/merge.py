@@ -36,7 +36,7 @@ from footprints.postprocess.geojson import geometries_from_geojson
 
 SCORE_COLUMNS = [f"conf_{name}" for name in CLASS_NAMES]
 COLUMNS = ["building_id", "class_name", "score", *SCORE_COLUMNS, "tile_ids", "n_merged", "geometry"]
-MITRE_LIMIT = 5.0  # shapely's default: a mitre-grown polygon stays within MITRE_LIMIT * distance of the original
+MITRE_LIMIT = 5.0  # shapely's default: a mitre-grown polygon stays within MITRE_LIMIT * distance of the input
 
 
 def detections_frame(tile_documents: Iterable[dict[str, Any]]) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
@@ -53,7 +53,8 @@ def detections_frame(tile_documents: Iterable[dict[str, Any]]) -> tuple[gpd.GeoD
          **dict(zip(SCORE_COLUMNS, scores.T)),
          "geometry": geometries_from_geojson([inst["geometry"] for inst in instances])},
         geometry="geometry", crs=CRS.from_user_input(docs[-1]["crs"]) if docs else None)
-    footprints = {doc["tile_id"]: footprint(Affine(*doc["transform"]), doc["width"], doc["height"]) for doc in docs}
+    footprints = {doc["tile_id"]: footprint(Affine(*doc["transform"]), doc["width"], doc["height"])
+                  for doc in docs}
     return frame, {"footprints": footprints,
                    "pixel_size": pixel_size(Affine(*docs[-1]["transform"])) if docs else 1.0}
 
@@ -66,7 +67,8 @@ def merge_detections(detections: gpd.GeoDataFrame, tiles: dict[str, Any], params
     return frame.assign(building_id=np.arange(1, len(frame) + 1))
 
 
-def building_groups(detections: gpd.GeoDataFrame, tiles: dict[str, Any], params: dict[str, Any]) -> np.ndarray:
+def building_groups(detections: gpd.GeoDataFrame, tiles: dict[str, Any], params: dict[str, Any]
+                    ) -> np.ndarray:
     """Building label of each detection: 0, 1, ... in the order of each building's first detection."""
     n = len(detections)
     if not n:
@@ -95,18 +97,20 @@ def same_building_pairs(detections: gpd.GeoDataFrame, tiles: dict[str, Any], par
     meet = shapely.intersects(gi, gj)  # grown polygons apart share nothing: skip the costly clipping
     rest, gi, gj = rest[meet], gi[meet], gj[meet]
     if len(rest):
-        shared = _shared_regions([tiles["footprints"][name] for name in names], tile[i[rest]], tile[j[rest]], tol)
+        footprints = [tiles["footprints"][name] for name in names]
+        shared = _shared_regions(footprints, tile[i[rest]], tile[j[rest]], tol)
         agree = _iou(shapely.intersection(gi, shared), shapely.intersection(gj, shared))
         whole[rest[agree >= params["shared_iou_threshold"]]] = True
     return i[whole], j[whole]
 
 
 def _shared_regions(footprints: list[Any], tile_a: np.ndarray, tile_b: np.ndarray, tol: float) -> np.ndarray:
-    """The region two tiles (codes into ``footprints``) both saw, widened by ``tol``; once per pair of tiles."""
+    """The region two tiles (codes into ``footprints``) both saw, widened by ``tol``; once per tile pair."""
     n = len(footprints)
     pairs, inverse = np.unique(tile_a.astype(np.int64) * n + tile_b, return_inverse=True)
     polygons = np.array(footprints, dtype=object)
-    regions = shapely.buffer(shapely.intersection(polygons[pairs // n], polygons[pairs % n]), tol, join_style="mitre")
+    overlap = shapely.intersection(polygons[pairs // n], polygons[pairs % n])
+    regions = shapely.buffer(overlap, tol, join_style="mitre")
     return regions[inverse]
 
 

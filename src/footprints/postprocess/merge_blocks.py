@@ -43,7 +43,8 @@ def plan_blocks(detections: gpd.GeoDataFrame, tiles: dict[str, Any], block_size:
     """Blocks of ``block_size`` map units (e.g. ``8 * tile step * pixel size`` for 8 x 8 tiles)."""
     corners = {tile_id: shapely.bounds(polygon)[[0, 3]] for tile_id, polygon in tiles["footprints"].items()}
     origin = np.array([min(c[0] for c in corners.values()), max(c[1] for c in corners.values())])
-    cells = {tile_id: np.floor(np.abs(c - origin) / block_size).astype(np.int64) for tile_id, c in corners.items()}
+    cells = {tile_id: np.floor(np.abs(c - origin) / block_size).astype(np.int64)
+             for tile_id, c in corners.items()}
     per_tile = {tile_id: (row << 32) + col for tile_id, (col, row) in cells.items()}
     keys = detections.tile_id.map(per_tile).to_numpy(np.int64)
     return BlockPlan(keys, shapely.bounds(np.asarray(detections.geometry.values)), np.unique(keys))
@@ -96,4 +97,5 @@ def _meeting(bounds: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 def _within(bounds: np.ndarray, box: np.ndarray) -> np.ndarray:
-    return (bounds[:, 0] >= box[0]) & (bounds[:, 1] >= box[1]) & (bounds[:, 2] <= box[2]) & (bounds[:, 3] <= box[3])
+    return ((bounds[:, 0] >= box[0]) & (bounds[:, 1] >= box[1])
+            & (bounds[:, 2] <= box[2]) & (bounds[:, 3] <= box[3]))
