@@ -65,7 +65,7 @@ class TrackedRunsMlflowHook:
                                           catalog=catalog)
 
     def _tracked(self, run_params: dict[str, Any]) -> bool:
-        """kedro-mlflow's rule: tracked unless all the run's pipelines are in ``disable_tracking.pipelines``."""
+        """kedro-mlflow's rule: tracked unless every pipeline run is in ``disable_tracking.pipelines``."""
         names = run_params.get("pipeline_names") or run_params.get("pipeline_name") or ["__default__"]
         names = [names] if isinstance(names, str) else names
         loader = self._context.config_loader

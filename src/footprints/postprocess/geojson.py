@@ -2,7 +2,8 @@
 
 ``shapely.geometry.shape`` builds each polygon through Python coordinate sequences (~20 us a polygon); here
 all rings of all (multi)polygons go into one coordinate array with offsets and one
-``shapely.from_ragged_array`` call builds them, about 5x faster. Other geometry types are rare in tile documents and go through ``shape``.
+``shapely.from_ragged_array`` call builds them, about 5x faster. Other geometry types are rare in tile
+documents and go through ``shape``.
 """
 
 from __future__ import annotations
