@@ -6,10 +6,11 @@ tiles) -> ``fit`` -> ``save_weights``; later ``build_model(weights_path=...)`` -
 Import cost: torch, torchvision and MLflow take seconds and most of a gigabyte to import, and Kedro imports
 every pipeline's nodes (pipeline discovery) and builds every catalog dataset (kedro-mlflow's hook) on each
 ``kedro run``, even of the preprocessing pipeline. So this package loads its submodules on first use (the
-names below resolve lazily, PEP 562), the torch-free parts (``split``, ``weights``) import torch only
-inside the functions that need it, and nodes/datasets import model code inside the functions that run the
-model (types under ``TYPE_CHECKING``). ``tests/test_startup.py`` checks that a preprocessing run stays
-free of torch.
+names below resolve lazily, PEP 562); ``split``, ``weights`` and ``mlflow_model`` import torch only inside
+the functions that need it, so nodes and datasets may import them (and their types, which Kedro resolves)
+at module level; torch-bound code (``build``, ``data``, ``engine``, ``predict``, COCO AP) is imported
+inside the functions that run the model. ``tests/test_startup.py`` checks that pipeline discovery and a
+preprocessing run stay free of torch.
 """
 
 from importlib import import_module

@@ -8,20 +8,18 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
 from footprints.datasets.raster import Raster, RasterSource
+from footprints.model.weights import ModelWeights
 from footprints.geo import WGS84, TileGrid
 from footprints.pipelines.training.nodes import NODATA, check_tiles, tile_pixels
 from footprints.postprocess.challenge import challenge_table
 from footprints.postprocess.merge import detections_frame, merge_detections
 from footprints.postprocess.tile_polygons import tile_prediction
-
-if TYPE_CHECKING:  # model code is imported by the nodes that run the model (see footprints.model)
-    from footprints.model.weights import ModelWeights
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,11 @@ import pandas as pd
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster
 from footprints.errors import InputError
+from footprints.model.mlflow_model import BuildingDetector
+from footprints.model.weights import ModelWeights
 
-if TYPE_CHECKING:  # torch and model code are imported by the nodes that run the model (see footprints.model)
+if TYPE_CHECKING:  # torch is imported by the functions that run the model (see footprints.model)
     from torch.utils.data import DataLoader
-
-    from footprints.model.mlflow_model import BuildingDetector
-    from footprints.model.weights import ModelWeights
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,6 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
     import torch
 
     from footprints.model import build_model, fit, resolve_device, seed_everything
-    from footprints.model.weights import ModelWeights
 
     seed_everything(params["seed"])
     torch.set_num_threads(params.get("torch_threads") or torch.get_num_threads())
@@ -116,6 +114,4 @@ def _metrics_history(history: list[dict[str, float]]) -> dict[str, list[dict[str
 
 def package_model(model_weights: ModelWeights) -> BuildingDetector:
     """The MLflow pyfunc wrapper logged (and registered) next to the weights, which it takes as an artifact."""
-    from footprints.model.mlflow_model import BuildingDetector
-
     return BuildingDetector()
