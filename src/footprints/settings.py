@@ -1,8 +1,10 @@
-"""Project settings: configuration layout and the hooks kedro-mlflow brings in by itself."""
+"""Project settings: configuration layout, and kedro-mlflow's hook set up only for tracked pipelines."""
 
 import os
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
+
+from footprints.hooks import TrackedRunsMlflowHook
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
@@ -40,3 +42,8 @@ CONFIG_LOADER_ARGS = {
 os.environ.setdefault("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 # kedro-telemetry (pulled in by kedro-viz) would try to reach the network: the project opts out.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+
+# kedro-mlflow's auto-registered hook connects to the tracking store on every run; this wrapper builds it only
+# for runs of tracked pipelines (see footprints/hooks.py).
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
+HOOKS = (TrackedRunsMlflowHook(),)

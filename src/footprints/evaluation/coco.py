@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import torch
-from torchmetrics.detection import MeanAveragePrecision
+if TYPE_CHECKING:  # torch/torchmetrics are imported when AP is computed (see footprints.model)
+    import torch
 
 from footprints.classes import CLASS_NAMES
 
@@ -28,6 +29,8 @@ def mask_map(tiles: Iterable[TilePair], classes: Sequence[str] = CLASS_NAMES) ->
     NaN. With ground truth but no prediction in any tile every AP is 0; torchmetrics would say -1 there,
     because pycocotools cannot load an empty result set.
     """
+    from torchmetrics.detection import MeanAveragePrecision
+
     metric = MeanAveragePrecision(iou_type="segm", class_metrics=True, backend="pycocotools")
     n_pred, truth_ids = 0, set()
     for pred, target in tiles:
@@ -46,6 +49,8 @@ def mask_map(tiles: Iterable[TilePair], classes: Sequence[str] = CLASS_NAMES) ->
 def _tensors(pred: Mapping[str, object], target: Mapping[str, object]) -> tuple[dict, dict] | None:
     """torchmetrics' input dicts for one tile, empty mask stacks shaped like the other side; None if both
     sides are empty (such a tile adds nothing to COCO AP)."""
+    import torch
+
     labels, target_labels = _tensor(pred["labels"], torch.int64), _tensor(target["labels"], torch.int64)
     masks, target_masks = _tensor(pred["masks"], torch.bool), _tensor(target["masks"], torch.bool)
     if not len(labels) and not len(target_labels):
@@ -58,6 +63,8 @@ def _tensors(pred: Mapping[str, object], target: Mapping[str, object]) -> tuple[
 
 def _tensor(values: object, dtype: torch.dtype) -> torch.Tensor:
     """A CPU tensor from an array, tensor or list; 1-D stays 1-D, masks keep their shape."""
+    import torch
+
     tensor = torch.as_tensor(values, dtype=dtype).cpu()
     return tensor if dtype == torch.bool else tensor.reshape(-1)
 

@@ -2,45 +2,37 @@
 
 Typical use: ``build_model`` -> ``TileDataset`` + ``collate_fn`` in DataLoaders (``split_train_val`` picks the
 tiles) -> ``fit`` -> ``save_weights``; later ``build_model(weights_path=...)`` -> ``predict_tiles``.
+
+Import cost: torch, torchvision and MLflow take seconds and most of a gigabyte to import, and Kedro imports
+every pipeline's nodes (pipeline discovery) and builds every catalog dataset (kedro-mlflow's hook) on each
+``kedro run``, even of the preprocessing pipeline. So this package loads its submodules on first use (the
+names below resolve lazily, PEP 562); ``split``, ``weights`` and ``mlflow_model`` import torch only inside
+the functions that need it, so nodes and datasets may import them (and their types, which Kedro resolves)
+at module level; torch-bound code (``build``, ``data``, ``engine``, ``predict``, COCO AP) is imported
+inside the functions that run the model. ``tests/test_startup.py`` checks that pipeline discovery and a
+preprocessing run stay free of torch.
 """
 
-from .build import ARCHITECTURES, build_model
-from footprints.classes import CLASS_NAMES, NUM_CLASSES
-from .data import TileDataset, TileSample, boxes_from_masks, collate_fn, split_train_val
-from .engine import (
-    NonFiniteLossError,
-    fit,
-    resolve_device,
-    seed_everything,
-    train_one_epoch,
-    validation_losses,
-)
-from .normalize import Normalizer
-from .predict import Instance, predict_tiles
-from .weights import ModelWeights, WeightsError, load_weights, read_weights, save_weights
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "ARCHITECTURES",
-    "CLASS_NAMES",
-    "NUM_CLASSES",
-    "Instance",
-    "ModelWeights",
-    "NonFiniteLossError",
-    "Normalizer",
-    "TileDataset",
-    "TileSample",
-    "WeightsError",
-    "boxes_from_masks",
-    "build_model",
-    "collate_fn",
-    "fit",
-    "load_weights",
-    "predict_tiles",
-    "read_weights",
-    "resolve_device",
-    "save_weights",
-    "seed_everything",
-    "split_train_val",
-    "train_one_epoch",
-    "validation_losses",
-]
+_EXPORTS = {
+    ".build": ["ARCHITECTURES", "build_model"],
+    ".data": ["TileDataset", "TileSample", "boxes_from_masks", "collate_fn"],
+    ".engine": ["NonFiniteLossError", "fit", "resolve_device", "seed_everything", "train_one_epoch",
+                "validation_losses"],
+    ".normalize": ["Normalizer"],
+    ".predict": ["Instance", "predict_tiles"],
+    ".split": ["split_train_val"],
+    ".weights": ["ModelWeights", "WeightsError", "load_weights", "read_weights", "save_weights"],
+    "footprints.classes": ["CLASS_NAMES", "NUM_CLASSES"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_MODULE_OF[name], __name__), name)

@@ -11,21 +11,23 @@ from typing import Any
 import mlflow.pyfunc
 
 from footprints.model.weights import read_weights
-from footprints.model.build import build_model
-from footprints.model.engine import resolve_device
-from footprints.model.predict import predict_tiles
 
 
 class BuildingDetector(mlflow.pyfunc.PythonModel):
     """``predict`` takes a list of tiles (bands x H x W numpy arrays) and returns their instances as dicts."""
 
     def load_context(self, context: Any) -> None:
+        from footprints.model.build import build_model
+
         weights = read_weights(context.artifacts["weights"], context.artifacts["weights"])
         self.config = weights.config
         self.model = build_model(arch=self.config["arch"], tile_size=self.config["tile_size"], pretrained="none",
                                  in_channels=len(self.config["bands"]), state_dict=weights.state_dict)
 
     def predict(self, context: Any, model_input: list[Any], params: dict | None = None) -> list[list[dict]]:
+        from footprints.model.engine import resolve_device
+        from footprints.model.predict import predict_tiles
+
         results = predict_tiles(self.model, enumerate(model_input), self.config["bands"], self.config["mean"],
                                 self.config["std"], resolve_device("auto"), progress=False,
                                 score_threshold=(params or {}).get("score_threshold", 0.5))

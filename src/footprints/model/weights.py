@@ -7,14 +7,15 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
-from torch import nn
 
 from footprints.atomic import atomic_path
+
+if TYPE_CHECKING:  # torch is imported where tensors are written (see footprints.model)
+    import torch
+    from torch import nn
 
 CONFIG_KEY = "footprints_config"
 
@@ -43,6 +44,8 @@ class ModelWeights:
 
 def save_weights(model: nn.Module | ModelWeights, path: str | os.PathLike) -> None:
     """Write a model's (or a ``ModelWeights``') state_dict atomically: a killed run leaves no truncated file."""
+    from safetensors.torch import save_file
+
     weights = model if isinstance(model, ModelWeights) else ModelWeights(model.state_dict())
     state = {key: tensor.detach().cpu().contiguous() for key, tensor in weights.state_dict.items()}
     metadata = {CONFIG_KEY: json.dumps(weights.config)} if weights.config is not None else None

@@ -21,7 +21,7 @@ from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.spatial_table import SpatialTable
 from footprints.errors import InputError
 from footprints.geo import WGS84, TileGrid, rasterize_instances, reproject
-from footprints.model.data import split_train_val
+from footprints.model.split import split_train_val
 
 log = logging.getLogger(__name__)
 

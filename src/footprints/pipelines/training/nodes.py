@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import torch
-from torch.utils.data import DataLoader
 
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster
 from footprints.errors import InputError
-from footprints.model import TileDataset, TileSample, build_model, collate_fn, fit, resolve_device, seed_everything
 from footprints.model.mlflow_model import BuildingDetector
 from footprints.model.weights import ModelWeights
 from footprints.tile_data import NODATA, check_training_bands, image_shapes, tile_pixels
+
+if TYPE_CHECKING:  # torch is imported by the functions that run the model (see footprints.model)
+    from torch.utils.data import DataLoader
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,10 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
     ``initial_weights`` (fine-tuning, resuming) comes from ``--params init_model_uri=<file or MLflow URI>``;
     without it the start is COCO or scratch, per ``params.pretrained``.
     """
+    import torch
+
+    from footprints.model import build_model, fit, resolve_device, seed_everything
+
     seed_everything(params["seed"])
     torch.set_num_threads(params.get("torch_threads") or torch.get_num_threads())
     device = resolve_device(params["device"])
@@ -51,6 +55,11 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
 
 
 def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params: dict[str, Any]) -> DataLoader:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from footprints.model import TileDataset, TileSample, collate_fn
+
     ids = tile_split.tile_id[tile_split.split == split].tolist()
     if not ids:
         raise InputError(f"no {split} tiles: no tile has labels (see label_report.csv) or "

@@ -1,0 +1,41 @@
+"""A run that does not touch the model must not pay for importing it (torch, torchvision: seconds, ~1 GB).
+
+Each check runs in a fresh interpreter, since this test process has long imported everything."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import PROJECT
+
+HEAVY = ("torch", "torchvision", "torchmetrics")
+IMPORTED = "print(json.dumps(sorted(m for m in {modules!r} if m in sys.modules)))"
+
+
+def imported_after(code: str, cwd) -> list[str]:
+    """Which of the heavy modules a fresh interpreter holds after running ``code``."""
+    script = f"import json, sys\n{code}\n" + IMPORTED.format(modules=HEAVY)
+    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_pipeline_discovery_does_not_import_torch():
+    code = ("from kedro.framework.startup import bootstrap_project\n"
+            f"bootstrap_project({str(PROJECT)!r})\n"
+            "from footprints.pipeline_registry import register_pipelines\n"
+            "assert 'training' in register_pipelines()")
+    assert imported_after(code, PROJECT) == []
+
+
+def test_preprocessing_run_neither_imports_torch_nor_opens_the_mlflow_store(project_copy):
+    code = ("from kedro.framework.session import KedroSession\n"
+            "from kedro.framework.startup import bootstrap_project\n"
+            f"bootstrap_project({str(project_copy)!r})\n"
+            f"with KedroSession.create(project_path={str(project_copy)!r}) as session:\n"
+            "    session.run(pipeline_names=['preprocessing'])")
+    assert imported_after(code, project_copy) == []
+    assert list((project_copy / "data").glob("**/*.tif"))  # the run did tile the sample
+    # mlflow.yml leaves preprocessing untracked, so kedro-mlflow is never set up (footprints/hooks.py)
+    assert not (project_copy / "mlflow.db").exists()
