@@ -206,4 +206,5 @@ def split_tiles(labelled_tile_index: gpd.GeoDataFrame, params: dict[str, Any]) -
     role = index.tile_id.map({**{t: "train" for t in train}, **{t: "val" for t in val}})
     role = role.fillna(index.image_id.map(lambda i: "buffer" if i in labelled_images else "unlabelled"))
     log.info("tiles: %s", role.value_counts().to_dict())
-    return index[["tile_id", "image_id", "row_off", "col_off"]].assign(split=role)
+    # n_instances and image_sha256 let training say what it learnt from and fingerprint that data
+    return index[["tile_id", "image_id", "row_off", "col_off", "n_instances", "image_sha256"]].assign(split=role)
