@@ -4,6 +4,8 @@ import os
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
 
+from footprints.hooks import MlflowRunDescription
+
 
 class ProjectConfigLoader(OmegaConfigLoader):
     """Kedro's loader, except that credentials in ``conf/local`` count in every environment.
@@ -23,6 +25,9 @@ class ProjectConfigLoader(OmegaConfigLoader):
         except MissingConfigException:
             return config
 
+
+# Run names, tags and model cards on top of kedro-mlflow's run (which registers itself as a plugin).
+HOOKS = (MlflowRunDescription(),)
 
 CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -49,9 +49,9 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
                                                            keys[row.tile_id])]
     check_tiles(tiles, tile_split[tile_split.tile_id.isin({row.tile_id for row in todo})], config["bands"],
                 "the model's bands")
-    log.info("%d tiles chosen, %d already predicted with these weights and settings (%s)", len(rows),
-             len(rows) - len(todo),
-             model_weights.source)
+    origin = (config.get("training") or {}).get("weights_origin", "an unrecorded start")
+    log.info("%d tiles chosen, %d already predicted with these weights and settings (%s, trained from %s)",
+             len(rows), len(rows) - len(todo), model_weights.source, origin)
     model = build_model(arch=config["arch"], tile_size=config["tile_size"], pretrained="none",
                         in_channels=len(config["bands"]), state_dict=model_weights.state_dict,
                         weights_name=model_weights.source)

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster
 from footprints.errors import InputError
+from footprints.evaluation.provenance import untrained_warning
 from footprints.model import TileDataset, TileSample, build_model, collate_fn, fit, resolve_device, seed_everything
 from footprints.model.mlflow_model import BuildingDetector
 from footprints.model.weights import ModelWeights
@@ -53,6 +54,8 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
     trained = provenance(model.weights_origin, tile_split, history, params, str(device))
     log.info("trained on %(train_tiles)d tiles (%(train_instances)d building instances) of %(train_images)s "
              "in %(training_seconds).0f s", trained)
+    if warning := untrained_warning(trained):
+        log.warning(warning)
     config = {"tile_size": tile_size, **{k: params[k] for k in MODEL_CONFIG_KEYS}, "training": trained}
     return ModelWeights(model.state_dict(), config), frame, _metrics_history(history), trained
 
@@ -94,7 +97,7 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
                          "labels.split.val_fraction leaves none; add labelled imagery or change it")
     samples = [TileSample(t, partial(tile_pixels, tiles[t]), partial(_instances, instance_masks[t]), NODATA)
                for t in ids]
-    dataset = TileDataset(samples, params["bands"], params["mean"], params["std"], augment=split == "train")
+    dataset = TileDataset(samples, params["bands"], params["mean"], params["std"], augment=split == "train" and params["augment"])
     generator = torch.Generator().manual_seed(params["seed"])
     sampler = None
     if split == "train" and params.get("samples_per_epoch"):
