@@ -46,7 +46,7 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "gpu": {
         "preprocessing": {"tile_size": 512, "overlap": 64},
-        "training": {"arch": "maskrcnn_resnet50_fpn", "epochs": 40, "samples_per_epoch": None, "val_loss_tiles": 64,
+        "training": {"arch": "maskrcnn_resnet50_fpn", "epochs": 24, "samples_per_epoch": None, "val_loss_tiles": 64,
                      "batch_size": 8,
                      "lr": 0.02, "num_workers": 8, "device": "cuda", "amp": True},
         "inference": {"device": "cuda", "batch_size": 16},
