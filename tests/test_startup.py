@@ -37,5 +37,5 @@ def test_preprocessing_run_neither_imports_torch_nor_opens_the_mlflow_store(proj
             "    session.run(pipeline_names=['preprocessing'])")
     assert imported_after(code, project_copy) == []
     assert list((project_copy / "data").glob("**/*.tif"))  # the run did tile the sample
-    # mlflow.yml leaves preprocessing untracked, so kedro-mlflow is never set up (footprints/hooks.py)
+    # mlflow.yml leaves preprocessing untracked, so kedro-mlflow is never set up (footprints/hooks/mlflow_tracking.py)
     assert not (project_copy / "mlflow.db").exists()

@@ -4,7 +4,7 @@ import os
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
 
-from footprints.hooks import TrackedRunsMlflowHook
+from footprints.hooks import MlflowRunDescription, TrackedRunsMlflowHook
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
@@ -44,6 +44,7 @@ os.environ.setdefault("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
 # kedro-mlflow's auto-registered hook connects to the tracking store on every run; this wrapper builds it only
-# for runs of tracked pipelines (see footprints/hooks.py).
+# for runs of tracked pipelines (see footprints/hooks/mlflow_tracking.py). MlflowRunDescription names and tags
+# that run and writes the model card.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
-HOOKS = (TrackedRunsMlflowHook(),)
+HOOKS = (TrackedRunsMlflowHook(), MlflowRunDescription())

@@ -61,3 +61,22 @@ def test_an_image_too_small_to_split_says_so():
         split_train_val(_grid("a", 1, 1), val_fraction=0.2)
     with pytest.raises(ValueError, match="too few tiles"):
         split_train_val(_grid("a", 2, 2), val_fraction=0.2)  # row 0 overlaps row 1, so nothing is left
+
+
+def test_single_image_validates_on_image_not_padding():
+    """The shipped sample's layout: 1000 px in 512 px tiles with 64 px overlap; the last row and column are
+    104 px of image and 408 px of padding. The held-out block must be image, and training keeps some too."""
+    tiles = [tile | {"valid_fraction": (min(512, 1000 - tile["row_off"]) * min(512, 1000 - tile["col_off"]))
+                     / 512**2} for tile in _grid("sample", 3, 3, tile_size=512, overlap=64)]
+    content = {tile["tile_id"]: tile["valid_fraction"] for tile in tiles}
+    train, val = split_train_val(tiles, val_fraction=0.25)
+    assert train and sum(content[t] for t in val) / len(val) > 0.5  # today's last row: 0.15
+    assert not (_coverage(tiles, train) & _coverage(tiles, val)).any()
+
+
+def test_named_images_are_held_out():
+    tiles = _grid("a", 2, 2) + _grid("b", 2, 2) + _grid("c", 2, 2)
+    train, val = split_train_val(tiles, val_fraction=0.5, val_images=["b"])
+    assert {t[0] for t in val} == {"b"} and {t[0] for t in train} == {"a", "c"}
+    with pytest.raises(ValueError, match="unknown"):
+        split_train_val(tiles, val_fraction=0.5, val_images=["z"])

@@ -52,6 +52,26 @@ def test_mlflow_run_holds_params_metrics_weights_and_evaluation(trained):
     assert client.get_registered_model("footprints-maskrcnn").latest_versions
 
 
+def test_run_and_model_version_say_what_ran_from_which_weights_on_which_data(trained):
+    root, run, _ = trained
+    tags = run.data.tags
+    assert tags["footprints.weights_origin"] == "scratch" and tags["footprints.pipelines"] == "__default__"
+    assert len(tags["footprints.data_fingerprint"]) == 16 and tags["footprints.git_commit"]
+    assert run.info.run_name.startswith("__default__ | maskrcnn_resnet50_fpn from scratch")
+    [version] = MlflowClient().search_model_versions(f"run_id='{run.info.run_id}'")
+    card = version.description
+    assert "Classes: complete, incomplete, foundation" in card and "mean [123.7, 116.3, 103.5]" in card
+    assert "started from scratch" in card and "f1_all_buildings" in card
+    provenance = json.loads((root / "data/08_reporting/training_provenance.json").read_text())
+    assert provenance["train_images"] == provenance["val_images"] == ["tanzania_sample"]
+    assert provenance["train_tiles"] > 0 and provenance["weights_origin"] == "scratch"
+    report = (root / "data/08_reporting/report.md").read_text()
+    section = report.split("## Training provenance\n\n")[1].split("\n## ")[0]
+    assert "started from random weights" in section and "COCO weights placed in the torch cache" in section
+    assert f"Trained on {provenance['train_tiles']} tiles" in section
+    assert "Scores cover" in section and "tanzania_sample" in section
+
+
 def test_outputs_per_image_and_per_tile(trained):
     root, run, _ = trained
     out = root / "data/07_model_output"

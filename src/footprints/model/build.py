@@ -90,6 +90,9 @@ def build_model(
     if trainable_backbone_layers is None:
         trainable_backbone_layers = 5 if own_state is None and coco_state is None else 3
     _freeze_backbone(model, trainable_backbone_layers)
+    # Where the weights started, for the run log, MLflow and the report: "auto" decides it only here.
+    model.weights_origin = (f"fine-tuned from {weights_name}" if own_state is not None
+                            else f"COCO ({_COCO_WEIGHTS[arch]})" if coco_state is not None else "scratch")
     return model
 
 

@@ -62,8 +62,9 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
                   key=lambda row: row.tile_id)  # the order PartitionedDataset saves partitions in
     todo_index = tile_index[tile_index.tile_id.isin({row.tile_id for row in todo})]
     check_model_bands(image_shapes(tiles, todo_index), config["bands"])
-    log.info("%d tiles chosen, %d already predicted with these weights and settings (%s)", len(rows),
-             len(rows) - len(todo), model_weights.source)
+    origin = (config.get("training") or {}).get("weights_origin", "an unrecorded start")
+    log.info("%d tiles chosen, %d already predicted with these weights and settings (%s, trained from %s)",
+             len(rows), len(rows) - len(todo), model_weights.source, origin)
     tile_size = int(tile_index.width.iloc[0]) if len(tile_index) else config["tile_size"]  # see predict_settings
     model = build_model(arch=config["arch"], tile_size=tile_size, pretrained="none",
                         in_channels=len(config["bands"]), state_dict=model_weights.state_dict,

@@ -217,8 +217,10 @@ def split_tiles(labelled_tile_index: gpd.GeoDataFrame, params: dict[str, Any]) -
     train, val = [], []
     if labelled_images:
         pool = index[index.image_id.isin(labelled_images)].rename(columns={"width": "tile_size"})
-        train, val = split_train_val(pool.to_dict("records"), params["val_fraction"], params["seed"])
+        train, val = split_train_val(pool.to_dict("records"), params["val_fraction"], params["seed"],
+                                     params.get("val_images"))
     role = index.tile_id.map({**{t: "train" for t in train}, **{t: "val" for t in val}})
     role = role.fillna(index.image_id.map(lambda i: "buffer" if i in labelled_images else "unlabelled"))
     log.info("tiles: %s", role.value_counts().to_dict())
-    return index[["tile_id", "image_id", "row_off", "col_off"]].assign(split=role)
+    # n_instances and image_sha256 let training say what it learnt from and fingerprint that data
+    return index[["tile_id", "image_id", "row_off", "col_off", "n_instances", "image_sha256"]].assign(split=role)

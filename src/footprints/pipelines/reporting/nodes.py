@@ -28,6 +28,8 @@ from footprints.evaluation.border import CROSSES_BORDER, WITHIN_TILE
 from footprints.evaluation.matching import from_counts
 from footprints.geo import TileGrid, map_to_pixel, rasterize_instances, reproject
 from footprints.postprocess.buildings import building_schema
+from footprints.evaluation.provenance import provenance_section
+from footprints.model.weights import ModelWeights
 
 EVALUATED_SPLIT = "val"
 PLOT_FILES = ["loss_curves.png", "class_scores.png", "threshold_f1.png", "tile_gallery.png", "map_overlay.png"]
@@ -167,12 +169,26 @@ def plot_map_overlay(raw_images: dict[str, Callable[[], RasterSource]], frames: 
     return map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"], tiles)
 
 
+def model_provenance(model_weights: ModelWeights) -> dict[str, Any] | None:
+    """What the weights that predicted learnt from (recorded by training in the weights file), or None."""
+    return (model_weights.config or {}).get("training")
+
+
 def write_report(mlflow_run: dict[str, Any], building_scores: pd.DataFrame, border: dict, mask_ap: dict[str, float],
-                 params: dict[str, Any]) -> tuple[str, dict[str, list[dict[str, float]]]]:
-    """The Markdown report and the flat metrics MLflow logs next to the training metrics."""
+                 provenance: dict[str, Any] | None, frames: Frames, params: dict[str, Any]
+                 ) -> tuple[str, dict[str, list[dict[str, float]]]]:
+    """The Markdown report and the flat metrics MLflow logs next to the training metrics.
+
+    A "Training provenance" section follows the title: where the weights started, what they learnt from and
+    which images the scores cover, so a reader judges the numbers before reading them.
+    """
     building_scores = building_scores.set_index("class_name")
     report = markdown_report(mlflow_run["run_id"] or "(no MLflow run)", building_scores, border, mask_ap,
                              [f"plots/{name}" for name in PLOT_FILES], params)
+    section = provenance_section(provenance, sorted(frames), sum(len(f["tiles"]) for f in frames.values()),
+                                 sum(len(f["truth"]) for f in frames.values()))
+    title, rest = report.split("\n\n", 1)
+    report = f"{title}\n\n{section}\n\n{rest}"
     metrics = {f"{rate}_{name}": value for name, row in building_scores.iterrows()
                for rate, value in row.items() if rate in ("precision", "recall", "f1")}
     metrics |= {f"f1_{group}": values["f1"] for group, values in border.items() if "f1" in values}

@@ -2,8 +2,8 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (evaluation_frames, plot_class_scores, plot_loss_curves, plot_map_overlay, plot_threshold_f1,
-                    plot_tile_gallery, score_buildings, score_masks, write_report)
+from .nodes import (evaluation_frames, model_provenance, plot_class_scores, plot_loss_curves, plot_map_overlay,
+                    plot_threshold_f1, plot_tile_gallery, score_buildings, score_masks, write_report)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -23,7 +23,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "tile_gallery_plot", name="plot_tile_gallery"),
             Node(plot_map_overlay, ["raw_images", "evaluation_frames", "tile_index"], "map_overlay_plot",
                  name="plot_map_overlay"),
-            Node(write_report, ["mlflow_run", "building_scores", "border_breakdown", "mask_ap", "params:reporting"],
+            Node(model_provenance, "model_weights", "model_provenance", name="read_training_provenance"),
+            Node(write_report, ["mlflow_run", "building_scores", "border_breakdown", "mask_ap", "model_provenance",
+                                "evaluation_frames", "params:reporting"],
                  ["evaluation_report", "evaluation_metrics"], name="write_report_and_metrics"),
         ]
     )

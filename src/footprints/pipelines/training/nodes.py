@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -12,6 +13,7 @@ import pandas as pd
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster
 from footprints.errors import InputError
+from footprints.evaluation.provenance import untrained_warning
 from footprints.model.mlflow_model import BuildingDetector
 from footprints.model.weights import ModelWeights
 from footprints.tile_data import NODATA, check_training_bands, image_shapes, tile_pixels
@@ -26,8 +28,9 @@ MODEL_CONFIG_KEYS = ("arch", "bands", "mean", "std")  # plus the tile size, read
 
 def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Callable[[], InstanceMasks]],
                 tile_split: pd.DataFrame, initial_weights: ModelWeights | None, params: dict[str, Any]
-                ) -> tuple[ModelWeights, pd.DataFrame, dict[str, list[dict[str, float]]]]:
-    """Train Mask R-CNN; return the weights (with their config), the per-epoch history and MLflow metrics.
+                ) -> tuple[ModelWeights, pd.DataFrame, dict[str, list[dict[str, float]]], dict[str, Any]]:
+    """Train Mask R-CNN; return the weights (with their config), the per-epoch history, MLflow metrics and
+    the training provenance (where the weights started, what they learnt from: see ``provenance``).
 
     ``initial_weights`` (fine-tuning, resuming) comes from ``--params init_model_uri=<file or MLflow URI>``;
     without it the start is COCO or scratch, per ``params.pretrained``.
@@ -46,17 +49,53 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
         if initial_weights is not None else {}
     model = build_model(arch=params["arch"], tile_size=tile_size, pretrained=params["pretrained"],
                         in_channels=len(params["bands"]), **start)
+    log.info("training %s on %s, weights from %s", params["arch"], device, model.weights_origin)
     history = fit(model, loaders["train"], loaders["val"], epochs=params["epochs"], lr=params["lr"],
                   weight_decay=params["weight_decay"], device=device, optimizer=params["optimizer"],
                   schedule=params["schedule"], amp=params["amp"], max_grad_norm=params["max_grad_norm"])
     frame = pd.DataFrame(history).assign(epoch=range(1, len(history) + 1))
-    config = {"tile_size": tile_size, **{k: params[k] for k in MODEL_CONFIG_KEYS}}
-    return ModelWeights(model.state_dict(), config), frame, _metrics_history(history)
+    trained = provenance(model.weights_origin, tile_split, history, params, str(device))
+    log.info("trained on %(train_tiles)d tiles (%(train_instances)d building instances) of %(train_images)s "
+             "in %(training_seconds).0f s", trained)
+    if warning := untrained_warning(trained):
+        log.warning(warning)
+    config = {"tile_size": tile_size, **{k: params[k] for k in MODEL_CONFIG_KEYS}, "training": trained}
+    return ModelWeights(model.state_dict(), config), frame, _metrics_history(history), trained
+
+
+def provenance(weights_origin: str, tile_split: pd.DataFrame, history: list[dict[str, float]],
+               params: dict[str, Any], device: str) -> dict[str, Any]:
+    """What a reader of the run, the report or the model card needs to judge the scores.
+
+    Where the weights started, how many tiles and building instances (a building cut by a tile edge counts
+    once per tile) the model learnt from and on which images, what it was validated on, how long it trained,
+    and a fingerprint of that data (image contents, tiles, split).
+    """
+    def part(split: str) -> pd.DataFrame:
+        return tile_split[tile_split.split == split]
+
+    train, val = part("train"), part("val")
+    used = tile_split[tile_split.split.isin(["train", "val"])].sort_values("tile_id")
+    data = used[["tile_id", "split", "n_instances", "image_sha256"]].astype(str).to_csv(index=False)
+    return {
+        "weights_origin": weights_origin,
+        "arch": params["arch"],
+        "device": device,
+        "epochs": len(history),
+        "train_tiles": len(train),
+        "train_instances": int(train.n_instances.sum()),
+        "train_images": sorted(train.image_id.unique()),
+        "val_tiles": len(val),
+        "val_instances": int(val.n_instances.sum()),
+        "val_images": sorted(val.image_id.unique()),
+        "training_seconds": round(sum(row["epoch_seconds"] for row in history), 1),
+        "data_fingerprint": hashlib.sha256(data.encode()).hexdigest()[:16],
+    }
 
 
 def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params: dict[str, Any]) -> DataLoader:
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, RandomSampler, Subset
 
     from footprints.model import TileDataset, TileSample, collate_fn
 
@@ -66,10 +105,21 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
                          "labels.split.val_fraction leaves none; add labelled imagery or change it")
     samples = [TileSample(t, partial(tile_pixels, tiles[t]), partial(_instances, instance_masks[t]), NODATA)
                for t in ids]
-    dataset = TileDataset(samples, params["bands"], params["mean"], params["std"], augment=split == "train")
-    return DataLoader(dataset, batch_size=params["batch_size"], shuffle=split == "train",
-                      num_workers=params["num_workers"], collate_fn=collate_fn,
-                      generator=torch.Generator().manual_seed(params["seed"]))
+    dataset = TileDataset(samples, params["bands"], params["mean"], params["std"],
+                          augment=split == "train" and params["augment"])
+    generator = torch.Generator().manual_seed(params["seed"])
+    sampler = None
+    if split == "train" and params.get("samples_per_epoch"):
+        # an epoch of a few hundred random tiles: a CPU can take many short epochs over a large tile set
+        sampler = RandomSampler(dataset, num_samples=min(params["samples_per_epoch"], len(dataset)),
+                                generator=generator)
+    if split == "val" and params.get("val_loss_tiles"):
+        # the per-epoch validation loss on a fixed random subset: the same tiles every epoch, comparable
+        keep = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(params["seed"]))
+        dataset = Subset(dataset, keep[: params["val_loss_tiles"]].tolist())
+    return DataLoader(dataset, batch_size=params["batch_size"], shuffle=split == "train" and sampler is None,
+                      sampler=sampler, num_workers=params["num_workers"], collate_fn=collate_fn,
+                      generator=generator)
 
 
 def _instances(load: Callable[[], InstanceMasks]):

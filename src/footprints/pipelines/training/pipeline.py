@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=train_model,
                 inputs=["tiles", "instance_masks", "tile_split", "initial_weights", "params:training"],
-                outputs=["model_weights", "training_history", "training_metrics"],
+                outputs=["model_weights", "training_history", "training_metrics", "training_provenance"],
                 name="train_mask_rcnn",
             ),
             Node(

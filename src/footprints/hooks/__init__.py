@@ -1,0 +1,6 @@
+"""Project hooks, registered in ``settings.py``: one module per concern."""
+
+from footprints.hooks.mlflow_tracking import TrackedRunsMlflowHook
+from footprints.hooks.run_description import MlflowRunDescription
+
+__all__ = ["MlflowRunDescription", "TrackedRunsMlflowHook"]
