@@ -26,6 +26,7 @@ from footprints.datasets.postgis import PostGISTableDataset
 from footprints.datasets.weights import ModelWeightsDataset
 from footprints.model import ModelWeights, build_model
 from tests.conftest import project_params, write_raster
+from tests.postgis_server import start_server
 
 
 def kedro_process(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -175,7 +176,7 @@ def test_concurrent_prediction_writers_do_not_clobber_each_other(postgis_url, pg
 def test_server_stopped_mid_save_leaves_the_previous_table(tmp_path):
     server = _server_module()
     folder = tmp_path / "pg"
-    url = server.start(folder)["FOOTPRINTS_TEST_PG_URL"]
+    url = start_server(folder)["FOOTPRINTS_TEST_PG_URL"]
     try:
         table = {"table": "tile_index", "credentials": {"con": url}}
         before = gpd.GeoDataFrame({"tile_id": ["a", "b"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
