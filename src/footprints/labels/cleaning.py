@@ -7,6 +7,7 @@ outside every raster) gets a row in the label report: nothing is dropped or chan
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import geopandas as gpd
@@ -101,9 +102,24 @@ def _explode_polygons(labels: gpd.GeoDataFrame, report: list) -> gpd.GeoDataFram
     return kept
 
 
+def class_key(value: Any) -> str | None:
+    """The value a class attribute is matched by, whatever its JSON/YAML type: ``1``, ``1.0`` and ``"1"`` all
+    give ``"1"`` (a shapefile or GeoPackage may store a code the YAML writes as an integer as a float or a
+    text); other text is matched as written, surrounding spaces aside. ``None`` for a missing value."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if math.isfinite(number) and number.is_integer() else text
+
+
 def _classify(labels: gpd.GeoDataFrame, params: dict[str, Any], report: list) -> gpd.GeoDataFrame:
-    """Map the class attribute to class names; unknown or missing ones are dropped or defaulted."""
-    mapping = {str(k): v for k, v in params["classes"].items()}
+    """Map the class attribute to class names (matched by :func:`class_key`); unknown or missing ones are
+    dropped or defaulted."""
+    mapping = {class_key(k): v for k, v in params["classes"].items()}
     _check_class_names(set(mapping.values()) | {params["unknown_class"]} - {"drop"})
     attribute = params["class_attribute"]
     if attribute not in labels.columns and len(labels):
@@ -112,10 +128,10 @@ def _classify(labels: gpd.GeoDataFrame, params: dict[str, Any], report: list) ->
                     "class; set labels.class_attribute in conf/base/parameters_labels.yml",
                     labels.attrs.get("source", "labels"), attribute, others or "none")
     raw = labels[attribute] if attribute in labels.columns else pd.Series(None, index=labels.index)
-    names = raw.map(lambda v: mapping.get(str(v)) if pd.notna(v) else None)
+    names = raw.map(lambda v: mapping.get(class_key(v)))
     policy = params["unknown_class"]
     for fid, value in zip(labels.source_fid[names.isna()], raw[names.isna()]):
-        problem = f"missing {attribute}" if pd.isna(value) else f"unknown {attribute} {value!r}"
+        problem = f"missing {attribute}" if class_key(value) is None else f"unknown {attribute} {value!r}"
         report.append({"source_fid": fid, "problem": problem,
                        "action": "dropped" if policy == "drop" else f"mapped to {policy}"})
     names = names.fillna(policy)
@@ -143,8 +159,30 @@ def _report_outside(labels: gpd.GeoDataFrame, tile_index: gpd.GeoDataFrame, repo
 
 
 def _log_summary(raw: gpd.GeoDataFrame, labels: gpd.GeoDataFrame, report: pd.DataFrame) -> None:
+    """Say what was done: a WARNING with the counts when anything was dropped or repaired, and stop when a
+    non-empty label file keeps nothing (a run that trains on no label is a setting gone wrong, not a result)."""
+    source = raw.attrs.get("source", "the label file")
     if raw.empty:
-        log.warning("the label file holds no features: every tile is unlabelled")
+        log.warning("%s: the label file holds no features: every tile is unlabelled", source)
+        return
     counts = report.groupby(["problem", "action"]).size() if len(report) else pd.Series(dtype=int)
-    log.info("labels: %d features in, %d polygons kept; %s", len(raw), len(labels),
-             "; ".join(f"{n} x {p} -> {a}" for (p, a), n in counts.items()) or "no problems")
+    summary = _summary(counts)
+    if labels.empty:
+        raise InputError(f"{source}: none of its {len(raw)} features was kept ({summary}); fix the file, or "
+                         "labels.class_attribute / labels.classes in conf/base/parameters_labels.yml")
+    changed = report[report.action != "stored, unused"] if len(report) else report
+    if len(changed):
+        log.warning("%s: %d features in, %d polygons kept; %s (rows in label_report.csv)", source, len(raw),
+                    len(labels), summary)
+    else:
+        log.info("%s: %d features in, %d polygons kept; %s", source, len(raw), len(labels),
+                 summary or "no problems")
+
+
+def _summary(counts: pd.Series, most: int = 6) -> str:
+    """``n x problem -> action`` for the most frequent kinds of problem, so one line stays readable."""
+    counts = counts.sort_values(ascending=False, kind="stable")
+    parts = [f"{n} x {p} -> {a}" for (p, a), n in counts.iloc[:most].items()]
+    if len(counts) > most:
+        parts.append(f"{int(counts.iloc[most:].sum())} more in {len(counts) - most} other kinds")
+    return "; ".join(parts)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.spatial_table import SpatialTable
+from footprints.errors import InputError
 from footprints.geo import TileGrid, rasterize_instances, reproject
 from footprints.labels import cleaning
 from footprints.model.data import split_train_val
@@ -23,8 +24,13 @@ log = logging.getLogger(__name__)
 def clean_labels(raw_labels: gpd.GeoDataFrame, tile_index: gpd.GeoDataFrame, params: dict[str, Any]
                  ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Repair, validate and classify the label features, in the CRS of the tile index (see
-    :func:`footprints.labels.cleaning.clean_labels`)."""
-    return cleaning.clean_labels(raw_labels, tile_index, params)
+    :func:`footprints.labels.cleaning.clean_labels`); stops before the label database is written when the
+    labelled tiles cannot be split into training and validation."""
+    labels, report = cleaning.clean_labels(raw_labels, tile_index, params)
+    touching = gpd.sjoin(tile_index, labels[["geometry"]].to_crs(tile_index.crs), predicate="intersects")
+    labelled = touching.image_id.unique()
+    split_tiles(tile_index.assign(has_labels=tile_index.image_id.isin(labelled)), params["split"], quiet=True)
+    return labels, report
 
 
 def query_tile_labels(label_database: SpatialTable, tile_index: gpd.GeoDataFrame
@@ -61,7 +67,8 @@ def rasterise_tile(instances: gpd.GeoDataFrame, grid: TileGrid) -> InstanceMasks
                          instances.label_id.to_numpy(dtype=np.int64)[keep])
 
 
-def split_tiles(labelled_tile_index: gpd.GeoDataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def split_tiles(labelled_tile_index: gpd.GeoDataFrame, params: dict[str, Any], quiet: bool = False
+                ) -> pd.DataFrame:
     """Give every tile a role: ``train``, ``val``, ``buffer`` (shares pixels with val tiles) or ``unlabelled``.
 
     Only images with labels take part; their unlabelled tiles are negatives. Images with no label at all are
@@ -72,8 +79,22 @@ def split_tiles(labelled_tile_index: gpd.GeoDataFrame, params: dict[str, Any]) -
     train, val = [], []
     if labelled_images:
         pool = index[index.image_id.isin(labelled_images)].rename(columns={"width": "tile_size"})
-        train, val = split_train_val(pool.to_dict("records"), params["val_fraction"], params["seed"])
+        train, val = _split(pool, params)
     role = index.tile_id.map({**{t: "train" for t in train}, **{t: "val" for t in val}})
     role = role.fillna(index.image_id.map(lambda i: "buffer" if i in labelled_images else "unlabelled"))
-    log.info("tiles: %s", role.value_counts().to_dict())
+    if not quiet:
+        log.info("tiles: %s", role.value_counts().to_dict())
     return index[["tile_id", "image_id", "row_off", "col_off"]].assign(split=role)
+
+
+def _split(pool: pd.DataFrame, params: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """``split_train_val``, with the settings to change named when the labelled tiles are too few."""
+    try:
+        return split_train_val(pool.to_dict("records"), params["val_fraction"], params["seed"])
+    except ValueError as err:
+        size = int(pool.tile_size.iloc[0])
+        raise InputError(
+            f"labelled image {pool.image_id.iloc[0]}: {len(pool)} tile(s) of {size} px cannot be split into "
+            f"training and validation tiles that share no pixel (labels.split.val_fraction "
+            f"{params['val_fraction']}; {err}); add a labelled image, or set a smaller preprocessing.tile_size "
+            f"(e.g. {max(64, size // 4)}) so the image gives more tiles") from None
