@@ -1,8 +1,10 @@
-"""Project settings: configuration layout and the hooks kedro-mlflow brings in by itself."""
+"""Project settings: configuration layout and the project's hooks (kedro-mlflow brings its own in by itself)."""
 
 import os
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
+
+from footprints.hooks import ProjectChecks
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
@@ -23,6 +25,9 @@ class ProjectConfigLoader(OmegaConfigLoader):
         except MissingConfigException:
             return config
 
+
+# Run lock, parameter validation, damaged MLflow store, temp files of killed runs (kedro-mlflow registers itself).
+HOOKS = (ProjectChecks(),)
 
 CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
