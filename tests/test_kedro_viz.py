@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PROJECT = Path(__file__).resolve().parents[1]
 ARTIFACTS = PROJECT / "test-artifacts" / "kedro-viz"

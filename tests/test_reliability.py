@@ -28,6 +28,8 @@ from footprints.model import ModelWeights, build_model
 from tests.conftest import project_params, write_raster
 from tests.postgis_server import start_server
 
+pytestmark = pytest.mark.slow  # whole kedro runs / training: `pytest -m "not slow"` skips them
+
 
 def kedro_process(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``kedro run`` in a subprocess of its own session, so SIGKILL takes it and its workers down together."""
