@@ -108,9 +108,21 @@ def _user_files(folder: Path) -> list[str]:
 def run_kedro(root: Path, pipelines: list[str], env: str | None = None,
               params: dict[str, Any] | None = None) -> dict[str, Any]:
     """``kedro run`` through a real KedroSession on a project copy."""
+    import logging
+
+    handlers = list(logging.getLogger().handlers)  # pytest's caplog among them, before Kedro is imported
+
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+
+    def keep_handlers() -> None:  # Kedro applies conf/logging.yml (on import), which replaces root handlers
+        for handler in handlers:
+            if handler not in logging.getLogger().handlers:
+                logging.getLogger().addHandler(handler)
+
     bootstrap_project(root)
+    keep_handlers()
     with KedroSession.create(project_path=root, env=env, runtime_params=params or {}) as session:
+        keep_handlers()
         return session.run(pipeline_names=pipelines)

@@ -382,7 +382,8 @@ def run_lock_held(ctx: Context) -> Path:
 HOLD_LOCK = """import sys, time
 from pathlib import Path
 from footprints.hooks import RunLock
-RunLock(Path(sys.argv[1])).acquire()
+lock = RunLock(Path(sys.argv[1]))
+lock.acquire()
 print("locked", flush=True)
 time.sleep(600)
 """
