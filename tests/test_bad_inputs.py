@@ -568,11 +568,12 @@ CASES: list[BadInput] = [
         "overlap_equal_to_tile_size",
         "`preprocessing.overlap` equal to `preprocessing.tile_size` (e.g. `--params "
         "preprocessing.overlap=512`)",
-        "`kedro run` ends before any tile is written: `preprocessing.overlap (512) must be smaller than preprocessing.tile_size (512); set ...`",
+        "`kedro run` refuses it before any work: `parameter preprocessing.overlap: 512 is not allowed; use an "
+        "integer >= 0 and smaller than preprocessing.tile_size (...)`",
         lambda ctx: project_images(ctx),
         kedro("preprocessing", params={"preprocessing": {"overlap": 512}}),
-        Raises(InputError, r"^preprocessing\.overlap \(512\) must be smaller than preprocessing\.tile_size \(512\); set ", "overlap",
-               leaves_nothing=TILE_OUTPUTS)),
+        Raises(ParameterError, r"^parameter preprocessing\.overlap: 512 is not allowed; use an integer >= 0 and "
+               r"smaller than preprocessing\.tile_size", "preprocessing.overlap", leaves_nothing=TILE_OUTPUTS)),
     BadInput(
         "overlap_larger_than_tile_size",
         "`preprocessing.overlap` larger than `preprocessing.tile_size`",
