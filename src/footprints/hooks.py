@@ -42,8 +42,9 @@ class RunLock:
             self._lock.acquire()
         except filelock.Timeout:
             holder = self.pid_path.read_text().strip() if self.pid_path.is_file() else "unknown"
-            raise InputError(f"{self.path.parent}: another kedro run (pid {holder}) is running in this project "
-                             "folder; wait for it to end (or stop it) before starting another") from None
+            message = (f"{self.path.parent}: another kedro run (pid {holder}) is running in this project "
+                       "folder; wait for it to end (or stop it) before starting another")
+            raise InputError(message) from None
         self.pid_path.write_text(f"{os.getpid()}\n")
 
     def release(self) -> None:

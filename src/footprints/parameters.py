@@ -18,7 +18,7 @@ from footprints.errors import ParameterError
 
 @dataclass(frozen=True)
 class Rule:
-    """``check(value, params)`` is True when ``value`` is allowed; ``allowed`` says what is, for the message."""
+    """``check(value, params)`` is True when ``value`` is allowed; ``allowed`` says what is (for messages)."""
 
     check: Callable[[Any, Mapping[str, Any]], bool]
     allowed: str
@@ -80,8 +80,9 @@ DEVICE = Rule(lambda v, _: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:
 
 RULES: dict[str, Rule] = {
     "preprocessing.tile_size": integer(32),
-    "preprocessing.overlap": Rule(lambda v, p: _integer(v) and 0 <= v < p.get("preprocessing.tile_size", math.inf),
-                                  "an integer >= 0 and smaller than preprocessing.tile_size"),
+    "preprocessing.overlap": Rule(
+        lambda v, p: _integer(v) and 0 <= v < p.get("preprocessing.tile_size", math.inf),
+        "an integer >= 0 and smaller than preprocessing.tile_size"),
     "preprocessing.min_valid_fraction": UNIT,
     "preprocessing.working_crs": optional(Rule(_crs, "a CRS (e.g. EPSG:32737)")),
     "labels.class_attribute": Rule(lambda v, _: isinstance(v, str) and bool(v.strip()), "a property name"),
@@ -92,8 +93,9 @@ RULES: dict[str, Rule] = {
     "labels.split.seed": integer(0),
     "training.arch": choice("maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn"),
     "training.pretrained": choice("auto", "coco", "none"),
-    "training.bands": Rule(lambda v, _: isinstance(v, list) and bool(v) and all(_integer(b) and b >= 1 for b in v),
-                           "a non-empty list of 1-based band indexes"),
+    "training.bands": Rule(
+        lambda v, _: isinstance(v, list) and bool(v) and all(_integer(b) and b >= 1 for b in v),
+        "a non-empty list of 1-based band indexes"),
     "training.mean": _band_values(positive=False),
     "training.std": _band_values(positive=True),
     "training.seed": integer(0),

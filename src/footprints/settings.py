@@ -1,4 +1,4 @@
-"""Project settings: configuration layout and the project's hooks (kedro-mlflow brings its own in by itself)."""
+"""Project settings: configuration layout and the project's hooks (kedro-mlflow registers its own)."""
 
 import os
 
@@ -26,7 +26,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
             return config
 
 
-# Run lock, parameter validation, damaged MLflow store, temp files of killed runs (kedro-mlflow registers itself).
+# Run lock, parameter checks, damaged MLflow store, temp files of killed runs (kedro-mlflow registers itself).
 HOOKS = (ProjectChecks(),)
 
 CONFIG_LOADER_CLASS = ProjectConfigLoader

@@ -1,9 +1,9 @@
-"""Partitioned folders the project can trust: complete-or-absent sets, and raster folders of any .tif spelling.
+"""Partitioned folders the project can trust: complete-or-absent sets, raster folders of any .tif spelling.
 
-``ManifestPartitionsDataset`` is the writer and reader of every partitioned output (tiles, instance masks, tile
-JSON, per-image outputs). Saving removes the folder's manifest first, writes the members (each atomically), and
-writes the manifest last (atomically), naming every member with its size and modification time. Loading gives
-the members of the manifest only, after checking each is still what was written; a folder with members but no
+``ManifestPartitionsDataset`` is the writer and reader of every partitioned output (tiles, instance masks,
+tile JSON, per-image outputs). Saving removes the folder's manifest first, writes the members (each
+atomically), and writes the manifest last (atomically), naming every member with its size and mtime.
+Loading gives the members of the manifest only, after checking each is still what was written; a folder with members but no
 manifest is what a killed run leaves, and is refused with one line saying what to re-run.
 """
 
@@ -42,9 +42,9 @@ def _stamp(path: Path) -> dict[str, int]:
 class ManifestPartitionsDataset(PartitionedDataset):
     """A ``PartitionedDataset`` (local folder) whose set of partitions is complete or absent.
 
-    ``incremental: true`` is for outputs a node only adds to (tiles and tile predictions that a re-run does not
-    write again): the manifest then also names the complete members already in the folder. ``optional: true``
-    loads ``{}`` when the folder holds no set yet (instead of an error).
+    ``incremental: true`` is for outputs a node only adds to (tiles and tile predictions that a re-run does
+    not write again): the manifest then also names the complete members already in the folder.
+    ``optional: true`` loads ``{}`` when the folder holds no set yet (instead of an error).
 
     Example catalog entry::
 
@@ -79,8 +79,9 @@ class ManifestPartitionsDataset(PartitionedDataset):
         if members is None:
             if self._optional:
                 return {}
-            raise InputError(f"{self.folder}: no complete set of {self._filename_suffix or 'files'} there yet; "
-                             "run the pipeline that writes it first")
+            kind = self._filename_suffix or "files"
+            raise InputError(f"{self.folder}: no complete set of {kind} there yet; run the pipeline that "
+                             "writes it first")
         partitions = {}
         for name in members:
             kwargs = {**self._dataset_config, self._filepath_arg: str(self.folder / name)}
@@ -93,15 +94,16 @@ class ManifestPartitionsDataset(PartitionedDataset):
         if not self.manifest_path.is_file():
             if listed:
                 raise InputError(f"{self.folder}: {len(listed)} {self._filename_suffix} files but no "
-                                 f"{self.manifest_path.name}: the run writing them was stopped before the end, "
-                                 "so they are not trusted; run the pipeline that writes them again")
+                                 f"{self.manifest_path.name}: the run writing them was stopped before the "
+                                 "end, so they are not trusted; run the pipeline that writes them again")
             return None
         members = self._read_manifest()
         for name, stamp in members.items():
             path = self.folder / name
             if not path.is_file() or _stamp(path) != stamp:
-                raise InputError(f"{path}: changed or missing since {self.manifest_path.name} was written, so the "
-                                 "set is not trusted; run the pipeline that writes it again")
+                manifest = self.manifest_path.name
+                raise InputError(f"{path}: changed or missing since {manifest} was written, so the set is "
+                                 "not trusted; run the pipeline that writes it again")
         ignored = listed - set(members)
         if ignored:
             log.warning("%s: %d %s files not named in %s (left by an earlier run) are ignored", self.folder,
@@ -116,7 +118,7 @@ class ManifestPartitionsDataset(PartitionedDataset):
                              f"{self.folder} and run the pipeline that writes it again") from None
 
     def save(self, data: dict[str, Any]) -> None:
-        """Manifest out, members in (each atomically), manifest back last: killed anywhere, no set is trusted."""
+        """Manifest out, members in (each atomically), manifest back last: a killed save leaves no set."""
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_temp_files(self.folder)
         self.manifest_path.unlink(missing_ok=True)
@@ -159,7 +161,8 @@ class ExistingPartitionsDataset(PartitionedDataset):
     """
 
     def _list_partitions(self) -> list[str]:
-        return [path for path in super()._list_partitions() if not Path(path).name.startswith(MANIFEST_PREFIX)]
+        listed = super()._list_partitions()
+        return [path for path in listed if not Path(path).name.startswith(MANIFEST_PREFIX)]
 
     def load(self) -> dict[str, Callable[[], Any]]:
         self._invalidate_caches()  # the folder changes between loads when a run resumes
@@ -186,8 +189,8 @@ class RasterFolderDataset(PartitionedDataset):
         rasters = [path for path in files if Path(path).suffix.lower() in RASTER_SUFFIXES]
         others = sorted(Path(path).name for path in set(files) - set(rasters))
         if others:
-            log.warning("%s: %d files are not GeoTIFFs (.tif/.tiff) and are ignored: %s", self._path, len(others),
-                        ", ".join(others[:10]) + (" ..." if len(others) > 10 else ""))
+            log.warning("%s: %d files are not GeoTIFFs (.tif/.tiff) and are ignored: %s", self._path,
+                        len(others), ", ".join(others[:10]) + (" ..." if len(others) > 10 else ""))
         self._check_unique_ids(rasters)
         return rasters
 
@@ -201,8 +204,8 @@ class RasterFolderDataset(PartitionedDataset):
             by_id.setdefault(self._path_to_partition(path), []).append(Path(path).name)
         clashes = [names for names in by_id.values() if len(names) > 1]
         if clashes:
-            raise InputError(f"{self._path}: {' and '.join(clashes[0])} would be the same image id; rename or "
-                             "remove one of them")
+            raise InputError(f"{self._path}: {' and '.join(clashes[0])} would be the same image id; rename "
+                             "or remove one of them")
 
 
 def _first_partition(partitions: PartitionedDataset) -> Any:

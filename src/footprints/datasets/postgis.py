@@ -397,8 +397,8 @@ def _url(credentials: dict[str, Any] | None) -> sa.URL | None:
             raise InputError(f"PostGISTableDataset credentials need con: {CON_FORMAT}")
         url = _parsed(str(credentials["con"]))
         if url is None:
-            raise InputError("PostGISTableDataset credentials con (conf/local/credentials.yml) is not a valid "
-                             f"SQLAlchemy URL; write it as {CON_FORMAT}")
+            raise InputError("PostGISTableDataset credentials con (conf/local/credentials.yml) is not a "
+                             f"valid SQLAlchemy URL; write it as {CON_FORMAT}")
         return url
     env = {name: os.environ.get(name) or os.environ.get(fallback) for name, fallback in
            zip(ENV_VARIABLES, ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD"), strict=True)}

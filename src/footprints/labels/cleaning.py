@@ -160,7 +160,7 @@ def _report_outside(labels: gpd.GeoDataFrame, tile_index: gpd.GeoDataFrame, repo
 
 def _log_summary(raw: gpd.GeoDataFrame, labels: gpd.GeoDataFrame, report: pd.DataFrame) -> None:
     """Say what was done: a WARNING with the counts when anything was dropped or repaired, and stop when a
-    non-empty label file keeps nothing (a run that trains on no label is a setting gone wrong, not a result)."""
+    non-empty label file keeps nothing (training on no label is a setting gone wrong, not a result)."""
     source = raw.attrs.get("source", "the label file")
     if raw.empty:
         log.warning("%s: the label file holds no features: every tile is unlabelled", source)

@@ -1,4 +1,4 @@
-"""Nodes of the labels pipeline: thin wiring around :mod:`footprints.labels.cleaning` and the per-tile query."""
+"""Nodes of the labels pipeline: wiring around :mod:`footprints.labels.cleaning`, the per-tile query."""
 
 from __future__ import annotations
 
@@ -96,5 +96,5 @@ def _split(pool: pd.DataFrame, params: dict[str, Any]) -> tuple[list[str], list[
         raise InputError(
             f"labelled image {pool.image_id.iloc[0]}: {len(pool)} tile(s) of {size} px cannot be split into "
             f"training and validation tiles that share no pixel (labels.split.val_fraction "
-            f"{params['val_fraction']}; {err}); add a labelled image, or set a smaller preprocessing.tile_size "
-            f"(e.g. {max(64, size // 4)}) so the image gives more tiles") from None
+            f"{params['val_fraction']}; {err}); add a labelled image, or set a smaller "
+            f"preprocessing.tile_size (e.g. {max(64, size // 4)}) so the image gives more tiles") from None
