@@ -3,8 +3,8 @@
 ``ManifestPartitionsDataset`` is the writer and reader of every partitioned output (tiles, instance masks,
 tile JSON, per-image outputs). Saving removes the folder's manifest first, writes the members (each
 atomically), and writes the manifest last (atomically), naming every member with its size and mtime.
-Loading gives the members of the manifest only, after checking each is still what was written; a folder with members but no
-manifest is what a killed run leaves, and is refused with one line saying what to re-run.
+Loading gives the members of the manifest only, after checking each is still what was written; a folder
+with members but no manifest is what a killed run leaves, and is refused with one line saying what to re-run.
 """
 
 from __future__ import annotations
