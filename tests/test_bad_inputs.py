@@ -175,9 +175,15 @@ def one_padded_tile(result):
     assert (raster.mask[:40, :50] == 255).all() and (raster.mask[40:, :] == 0).all()  # padding is nodata
 
 
-def no_tiles(result):
+def tile_all(paths: list[Path]):
+    """``tile_images`` on several images at once, as the preprocessing node runs it."""
+    images = {path.stem: GeoTIFFDataset(filepath=str(path), lazy=True).load for path in paths}
+    return tile_images(images, {}, TILING)
+
+
+def only_good_tiles(result):
     tiles, index = result
-    assert not tiles and index.empty
+    assert len(tiles) == len(index) == 6 and set(index.image_id) == {"good"}
 
 
 # ------------------------------------------------------------------------------------- builders: labels
@@ -542,10 +548,21 @@ CASES: list[BadInput] = [
     BadInput(
         "all_nodata_raster",
         "a GeoTIFF that holds nothing but nodata",
-        "the image gives no tiles and a warning: `<file>: no tile has 2% valid pixels; the image is skipped`",
+        "the image gives no tiles and a warning: `<file>: no tile has 2% valid pixels; the image is skipped`; "
+        "the other images are tiled",
+        lambda ctx: [write_raster(ctx.tmp / "blank.tif", nodata=0, fill=np.zeros((3, 200, 300), np.uint8)),
+                     write_raster(ctx.tmp / "good.tif")],
+        tile_all,
+        Handled(only_good_tiles, log=r"blank\.tif: no tile has 2% valid pixels; the image is skipped")),
+    BadInput(
+        "nothing_tiled",
+        "raw images none of which gives a tile (all nodata, or a nodata value that covers everything)",
+        "the run stops before any tile is written: `none of the 1 raw images gave a tile with 2% valid pixels; "
+        "check their nodata value, or lower preprocessing.min_valid_fraction`",
         lambda ctx: write_raster(ctx.tmp / "blank.tif", nodata=0, fill=np.zeros((3, 200, 300), np.uint8)),
         tile,
-        Handled(no_tiles, log=r"blank\.tif: no tile has 2% valid pixels; the image is skipped")),
+        Raises(InputError, r"^none of the 1 raw images gave a tile with 2% valid pixels; check their nodata "
+               r"value, or lower preprocessing\.min_valid_fraction$", "preprocessing.min_valid_fraction")),
     BadInput(
         "raster_smaller_than_a_tile",
         "a GeoTIFF smaller than one tile",
