@@ -813,20 +813,20 @@ CASES: list[BadInput] = [
         "partial_set_of_a_killed_run",
         "a partitioned output (tiles, instance masks, tile predictions, per-image outputs) left half-written "
         "by a killed run: members but no manifest",
-        "not trusted: `<folder>: 2 .npz files but no _manifest.npz.json: the run writing them was stopped "
+        "not trusted: `<folder>: 2 .npz files but no _npz.manifest: the run writing them was stopped "
         "before the end, so they are not trusted; run the pipeline that writes them again`",
         masks_without_manifest,
         load_masks,
-        Raises(InputError, r"instance_masks: 2 \.npz files but no _manifest\.npz\.json: the run writing them "
-               r"was stopped", "_manifest.npz.json")),
+        Raises(InputError, r"instance_masks: 2 \.npz files but no _npz\.manifest: the run writing them "
+               r"was stopped", "_npz.manifest")),
     BadInput(
         "set_member_changed",
         "a member of a complete partitioned output replaced or truncated after its manifest was written",
-        "not trusted: `<file>: changed or missing since _manifest.npz.json was written, so the set is not "
+        "not trusted: `<file>: changed or missing since _npz.manifest was written, so the set is not "
         "trusted; run the pipeline that writes it again`",
         masks_with_changed_member,
         load_masks,
-        Raises(InputError, r"a_r0_c1\.npz: changed or missing since _manifest\.npz\.json was written",
+        Raises(InputError, r"a_r0_c1\.npz: changed or missing since _npz\.manifest was written",
                "a_r0_c1.npz")),
     BadInput(
         "password_with_at_sign_unescaped",

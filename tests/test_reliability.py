@@ -59,8 +59,7 @@ def kill_when(process: subprocess.Popen, folder: Path, pattern: str, count: int,
 
 
 def modified(folder: Path, pattern: str) -> dict[str, int]:
-    """Modification times of the members matching ``pattern`` (never the set's manifest)."""
-    return {p.name: p.stat().st_mtime_ns for p in folder.glob(pattern) if not p.name.startswith("_manifest")}
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob(pattern)}
 
 
 def untrained_weights(root: Path) -> None:
@@ -112,7 +111,7 @@ def test_killed_mask_writing_is_not_trusted_and_a_rerun_replaces_every_mask(proj
     buildings_over(image, 20, "Complete").to_file(labels)
     kedro_ok(project_copy, "--pipelines", "preprocessing,labels")
     folder = project_copy / "data/03_primary/instance_masks"
-    manifest = folder / "_manifest.npz.json"
+    manifest = folder / "_npz.manifest"
     assert manifest.is_file()
 
     buildings_over(image, 30, "Incomplete").to_file(labels)  # new labels: every mask changes
@@ -128,7 +127,7 @@ def test_killed_mask_writing_is_not_trusted_and_a_rerun_replaces_every_mask(proj
     refused = kedro_process(project_copy, "--pipeline", "training")  # would have trained on a mix before
     output, _ = refused.communicate(timeout=600)
     assert refused.returncode == 1, output[-3000:]
-    assert "Traceback" not in output and "no _manifest.npz.json: the run writing them was stopped" in output
+    assert "Traceback" not in output and "no _npz.manifest: the run writing them was stopped" in output
 
     kedro_ok(project_copy, "--pipeline", "labels")
     members = json.loads(manifest.read_text())["members"]

@@ -47,7 +47,7 @@ def test_a_set_killed_half_way_is_not_trusted_and_a_rerun_replaces_it(tmp_path):
         masks(folder, overwrite=True).save({f"new_{i}": (lambda i=i: build(i)) for i in range(5)})
     assert isinstance(stopped.value.__cause__ or stopped.value.__context__, Killed)
     assert len(list(folder.glob("*.npz"))) == 2  # two new members written, no manifest
-    with pytest.raises(InputError, match=r"2 \.npz files but no _manifest\.npz\.json.*run the pipeline"):
+    with pytest.raises(InputError, match=r"2 \.npz files but no _npz\.manifest.*run the pipeline"):
         masks(folder).load()
 
     masks(folder, overwrite=True).save({f"new_{i}": mask(i) for i in range(3)})
@@ -62,7 +62,7 @@ def test_members_not_in_the_manifest_are_ignored_with_a_warning(tmp_path, caplog
     masks(folder).save({"a": mask(3)})  # not incremental: b is no longer part of the set
     with caplog.at_level(logging.WARNING):
         assert sorted(masks(folder).load()) == ["a"]
-    assert "1 .npz files not named in _manifest.npz.json" in caplog.text
+    assert "1 .npz files not named in _npz.manifest" in caplog.text
 
 
 def test_incremental_sets_keep_the_members_already_there(tmp_path):

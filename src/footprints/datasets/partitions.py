@@ -24,13 +24,14 @@ from footprints.errors import InputError
 
 log = logging.getLogger(__name__)
 
-MANIFEST_PREFIX = "_manifest"
+MANIFEST_SUFFIX = ".manifest"
 TEMP_SUFFIX = ".part"  # footprints.atomic's temp files
 
 
 def manifest_name(filename_suffix: str) -> str:
-    """One manifest per suffix, so two sets may share a folder (``buildings/*.gpkg`` and ``*.geojson``)."""
-    return f"{MANIFEST_PREFIX}{filename_suffix or ''}.json"
+    """``_npz.manifest`` (JSON): one per suffix, so two sets may share a folder (``buildings/*.gpkg`` and
+    ``*.geojson``), and never ending in a member's suffix, so no plain listing takes it for a member."""
+    return f"_{filename_suffix.lstrip('.') or 'files'}{MANIFEST_SUFFIX}"
 
 
 def _stamp(path: Path) -> dict[str, int]:
@@ -71,7 +72,7 @@ class ManifestPartitionsDataset(PartitionedDataset):
     def _list_partitions(self) -> list[str]:
         """Files of the set's suffix, never the manifest nor a temp file."""
         return [path for path in super()._list_partitions()
-                if not Path(path).name.startswith((MANIFEST_PREFIX, "."))]
+                if not Path(path).name.startswith(".") and not path.endswith(MANIFEST_SUFFIX)]
 
     def load(self) -> dict[str, Callable[[], Any]]:
         self._invalidate_caches()
@@ -159,10 +160,6 @@ class ExistingPartitionsDataset(PartitionedDataset):
           filename_suffix: .tif
           dataset: {type: footprints.datasets.raster.GeoTIFFDataset, lazy: true}
     """
-
-    def _list_partitions(self) -> list[str]:
-        listed = super()._list_partitions()
-        return [path for path in listed if not Path(path).name.startswith(MANIFEST_PREFIX)]
 
     def load(self) -> dict[str, Callable[[], Any]]:
         self._invalidate_caches()  # the folder changes between loads when a run resumes
