@@ -1,4 +1,4 @@
-"""Shared fixtures: the shipped sample, the project's own parameters, a throw-away PostGIS server."""
+"""Shared fixtures and the CI rule (no skips under ``CI=true``): the shipped sample, the project's own parameters, a throw-away PostGIS server."""
 
 from __future__ import annotations
 
@@ -11,6 +11,26 @@ import yaml
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 pytest_plugins = ["tests.postgis_server"]
+
+
+def running_on_ci() -> bool:
+    """``CI=true`` (or ``1``): the setup is part of what is tested, so nothing may be skipped."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Under CI, any skip of any test (a missing server, browser or package...) is turned into a failure.
+
+    The one place this rule lives: fixtures and tests just ``pytest.skip`` with a reason, which ``-ra`` lists
+    at the end of a developer's run.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and running_on_ci() and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI is set, so this skip fails the run: {reason}"
 
 PROJECT = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGE = PROJECT / "data/01_raw/images/tanzania_sample.tif"
@@ -116,9 +136,21 @@ def _user_files(folder: Path) -> list[str]:
 def run_kedro(root: Path, pipelines: list[str], env: str | None = None,
               params: dict[str, Any] | None = None) -> dict[str, Any]:
     """``kedro run`` through a real KedroSession on a project copy."""
+    import logging
+
+    handlers = list(logging.getLogger().handlers)  # pytest's caplog among them, before Kedro is imported
+
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+
+    def keep_handlers() -> None:  # Kedro applies conf/logging.yml (on import), which replaces root handlers
+        for handler in handlers:
+            if handler not in logging.getLogger().handlers:
+                logging.getLogger().addHandler(handler)
+
     bootstrap_project(root)
+    keep_handlers()
     with KedroSession.create(project_path=root, env=env, runtime_params=params or {}) as session:
+        keep_handlers()
         return session.run(pipeline_names=pipelines)

@@ -40,7 +40,7 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from footprints.datasets.raster import GeoTIFFDataset
 from footprints.datasets.vector import VectorFileDataset
-from footprints.errors import InputError
+from footprints.errors import InputError, ParameterError
 from footprints.model import NonFiniteLossError, WeightsError
 from footprints.pipelines.labels.nodes import clean_labels
 from footprints.pipelines.preprocessing.nodes import tile_images
@@ -175,9 +175,15 @@ def one_padded_tile(result):
     assert (raster.mask[:40, :50] == 255).all() and (raster.mask[40:, :] == 0).all()  # padding is nodata
 
 
-def no_tiles(result):
+def tile_all(paths: list[Path]):
+    """``tile_images`` on several images at once, as the preprocessing node runs it."""
+    images = {path.stem: GeoTIFFDataset(filepath=str(path), lazy=True).load for path in paths}
+    return tile_images(images, {}, TILING)
+
+
+def only_good_tiles(result):
     tiles, index = result
-    assert not tiles and index.empty
+    assert len(tiles) == len(index) == 6 and set(index.image_id) == {"good"}
 
 
 # ------------------------------------------------------------------------------------- builders: labels
@@ -282,6 +288,7 @@ def kedro(*pipelines: str, params: dict[str, Any] | None = None) -> Callable[[Pa
     def run(root: Path) -> Path:
         run_kedro(root, list(pipelines), params=params)
         return root
+    run.slow = True  # a whole KedroSession: left out by `pytest -m "not slow"`
     return run
 
 
@@ -347,6 +354,104 @@ def train_one_step(path: Path):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.005)
     batches = [collate_fn([dataset[0]])]
     return train_one_epoch(model, optimizer, batches, torch.device("cpu"), epoch=1, progress=False)
+
+
+
+# --------------------------------------------------------------------- builders: run state and settings
+
+def tiff_spellings(folder: Path) -> None:
+    """Beside good.tif: GeoTIFFs named .TIF and .tiff, and a file that is no image at all."""
+    write_raster(folder / "upper.TIF")
+    write_raster(folder / "long.tiff")
+    (folder / "notes.txt").write_text("flight notes")
+
+
+def three_images_tiled(root: Path):
+    index = gpd.read_file(root / "data/02_intermediate/tile_index.gpkg")
+    assert set(index.image_id) == {"good", "upper", "long"}
+
+
+def damaged_mlflow_store(ctx: Context) -> Path:
+    root = project_images(ctx)
+    store = root / "mlflow.db"
+    store.write_bytes(store.read_bytes()[:50_000])  # a copy or disk that stopped half-way
+    return root
+
+
+def run_lock_held(ctx: Context) -> Path:
+    """Another ``kedro run`` (here: a process that holds the project's run lock) is under way."""
+    import subprocess
+    import sys
+
+    root = project_images(ctx)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(root)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    ctx.request.addfinalizer(holder.kill)
+    return root
+
+
+HOLD_LOCK = """import sys, time
+from pathlib import Path
+from footprints.hooks.project_checks import RunLock
+lock = RunLock(Path(sys.argv[1]))
+lock.acquire()
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def masks_without_manifest(ctx: Context) -> Path:
+    """What a run killed while writing instance masks leaves: some .npz files, no manifest."""
+    from footprints.datasets.masks import InstanceMasks, InstanceMasksDataset
+
+    folder = ctx.tmp / "instance_masks"
+    for tile_id in ("a_r0_c0", "a_r0_c1"):
+        InstanceMasksDataset(filepath=str(folder / f"{tile_id}.npz")).save(
+            InstanceMasks(np.ones((1, 8, 8), np.uint8), np.array([1]), np.array([1])))
+    return folder
+
+
+def masks_with_changed_member(ctx: Context) -> Path:
+    """A complete set, then one member overwritten by something else (a second writer, a restore...)."""
+    folder = ctx.tmp / "instance_masks"
+    dataset = mask_folder(folder)
+    from footprints.datasets.masks import InstanceMasks
+
+    dataset.save({t: InstanceMasks(np.ones((1, 8, 8), np.uint8), np.array([1]), np.array([1]))
+                  for t in ("a_r0_c0", "a_r0_c1")})
+    (folder / "a_r0_c1.npz").write_bytes(b"not the mask that was written")
+    return folder
+
+
+def mask_folder(folder: Path):
+    from footprints.datasets.partitions import ManifestPartitionsDataset
+
+    return ManifestPartitionsDataset(path=str(folder), filename_suffix=".npz",
+                                     dataset="footprints.datasets.masks.InstanceMasksDataset")
+
+
+def load_masks(folder: Path):
+    return mask_folder(folder).load()
+
+
+def postgis_con(password: str) -> Callable[[Context], dict[str, Any]]:
+    def make(ctx: Context) -> dict[str, Any]:
+        return {"con": f"postgresql+psycopg2://someone:{password}@127.0.0.1:5432/labels_db"}
+    return make
+
+
+def postgis_dataset(credentials: dict[str, Any]):
+    from footprints.datasets.postgis import PostGISTableDataset
+
+    return PostGISTableDataset(table="labels", credentials=credentials)
+
+
+def numbered_classes(result):
+    labels, report = result
+    assert report.empty and list(labels.class_name) == ["complete", "incomplete", "foundation"]
+
+
+NUMBERED = {"classes": {1: "complete", 2: "incomplete", 3: "foundation"}}
 
 
 # ------------------------------------------------------------------------------------------------ cases
@@ -448,10 +553,21 @@ CASES: list[BadInput] = [
     BadInput(
         "all_nodata_raster",
         "a GeoTIFF that holds nothing but nodata",
-        "the image gives no tiles and a warning: `<file>: no tile has 2% valid pixels; the image is skipped`",
+        "the image gives no tiles and a warning: `<file>: no tile has 2% valid pixels; the image is skipped`; "
+        "the other images are tiled",
+        lambda ctx: [write_raster(ctx.tmp / "blank.tif", nodata=0, fill=np.zeros((3, 200, 300), np.uint8)),
+                     write_raster(ctx.tmp / "good.tif")],
+        tile_all,
+        Handled(only_good_tiles, log=r"blank\.tif: no tile has 2% valid pixels; the image is skipped")),
+    BadInput(
+        "nothing_tiled",
+        "raw images none of which gives a tile (all nodata, or a nodata value that covers everything)",
+        "the run stops before any tile is written: `none of the 1 raw images gave a tile with 2% valid pixels; "
+        "check their nodata value, or lower preprocessing.min_valid_fraction`",
         lambda ctx: write_raster(ctx.tmp / "blank.tif", nodata=0, fill=np.zeros((3, 200, 300), np.uint8)),
         tile,
-        Handled(no_tiles, log=r"blank\.tif: no tile has 2% valid pixels; the image is skipped")),
+        Raises(InputError, r"^none of the 1 raw images gave a tile with 2% valid pixels; check their nodata "
+               r"value, or lower preprocessing\.min_valid_fraction$", "preprocessing.min_valid_fraction")),
     BadInput(
         "raster_smaller_than_a_tile",
         "a GeoTIFF smaller than one tile",
@@ -474,11 +590,12 @@ CASES: list[BadInput] = [
         "overlap_equal_to_tile_size",
         "`preprocessing.overlap` equal to `preprocessing.tile_size` (e.g. `--params "
         "preprocessing.overlap=512`)",
-        "`kedro run` ends before any tile is written: `preprocessing.overlap (512) must be smaller than preprocessing.tile_size (512); set ...`",
+        "`kedro run` refuses it before any work: `parameter preprocessing.overlap: 512 is not allowed; use an "
+        "integer >= 0 and smaller than preprocessing.tile_size (...)`",
         lambda ctx: project_images(ctx),
         kedro("preprocessing", params={"preprocessing": {"overlap": 512}}),
-        Raises(InputError, r"^preprocessing\.overlap \(512\) must be smaller than preprocessing\.tile_size \(512\); set ", "overlap",
-               leaves_nothing=TILE_OUTPUTS)),
+        Raises(ParameterError, r"^parameter preprocessing\.overlap: 512 is not allowed; use an integer >= 0 and "
+               r"smaller than preprocessing\.tile_size", "preprocessing.overlap", leaves_nothing=TILE_OUTPUTS)),
     BadInput(
         "overlap_larger_than_tile_size",
         "`preprocessing.overlap` larger than `preprocessing.tile_size`",
@@ -570,14 +687,39 @@ CASES: list[BadInput] = [
     labels_case(
         "class_attribute_absent",
         "labels whose class property has another name than `labels.class_attribute`",
-        "every feature gets a `missing condition` row and is dropped, and a warning names the file and the "
-        "properties it has: set `labels.class_attribute`",
-        Handled(reported([(0, "missing condition", "dropped")], kept=[]),
-                log=r"labels\.geojson: no feature has a 'condition' property \(they have \['status'\]\).*"
-                    r"set labels\.class_attribute"),
+        "a warning names the file and the properties it has, and the run stops as no feature is kept: "
+        "`<file>: none of its 1 features was kept (1 x missing condition -> dropped); fix the file, or "
+        "labels.class_attribute / labels.classes in conf/base/parameters_labels.yml`",
+        Raises(InputError, r"labels\.geojson: none of its 1 features was kept \(1 x missing condition -> "
+               r"dropped\); fix the file, or labels\.class_attribute / labels\.classes", "class_attribute"),
         text='{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"status": '
              '"Complete"}, "geometry": {"type": "Polygon", "coordinates": [[[39.3, -5.7], [39.3001, -5.7], '
              '[39.3001, -5.7001], [39.3, -5.7]]]}}]}'),
+    labels_case(
+        "numeric_class_codes",
+        "class codes stored as numbers (`condition: 1.0` in a GeoPackage, `1` or `\"1\"` in GeoJSON) with "
+        "`labels.classes: {1: complete, 2: incomplete, 3: foundation}`",
+        "matched by value whatever their type: `1`, `1.0` and `\"1\"` all match the key `1`",
+        Handled(numbered_classes),
+        features=[(building(10, 10), 1.0), (building(30, 10), 2.0), (building(50, 10), 3.0)],
+        suffix=".gpkg", params=NUMBERED),
+    labels_case(
+        "no_class_matches",
+        "class values none of which `labels.classes` lists (e.g. codes when the settings name words)",
+        "the run stops before the label database is written: `<file>: none of its 2 features was kept "
+        "(2 x unknown condition ... -> dropped); fix the file, or labels.class_attribute / labels.classes ...`",
+        Raises(InputError, r"labels\.geojson: none of its 2 features was kept \(.*unknown condition 7.*\); "
+               r"fix the file, or labels\.class_attribute / labels\.classes", "labels.classes"),
+        features=[(building(10, 10), 7), (building(30, 10), 8)]),
+    labels_case(
+        "some_labels_dropped",
+        "some features dropped or repaired (unknown class, invalid geometry...)",
+        "each gets a label_report.csv row, and one WARNING names the file with the counts: `<file>: 2 "
+        "features in, 1 polygons kept; 1 x unknown condition 'Ruin' -> dropped; ...`",
+        Handled(reported([(1, "unknown condition 'Ruin'", "dropped")], kept=[0]),
+                log=r"WARNING.*labels\.geojson: 2 features in, 1 polygons kept; 1 x unknown condition 'Ruin' "
+                    r"-> dropped"),
+        features=[(building(10, 10), "Complete"), (building(30, 10), "Ruin")]),
     labels_case(
         "unknown_class_setting",
         "`labels.unknown_class` (or a `labels.classes` value) naming a class the model does not have",
@@ -621,6 +763,86 @@ CASES: list[BadInput] = [
         kedro("preprocessing", "labels"),
         Handled(nothing_labelled, log=r"no label touches any raster: check that labels and images cover the "
                                       r"same area and that the label CRS is right")),
+    BadInput(
+        "single_small_labelled_image",
+        "one small labelled image (300 x 200 px, or 600 x 600 at the default tile size): too few tiles to "
+        "hold out validation tiles that share no pixel with training",
+        "the run stops before the label database, masks or report are written: `labelled image <id>: 1 "
+        "tile(s) of 512 px cannot be split ...; add a labelled image, or set a smaller "
+        "preprocessing.tile_size (e.g. 128) ...`",
+        lambda ctx: project_with_labels(ctx, lambda path: write_labels(
+            path, [(building(10, 10), "Complete"), (building(60, 40), "Complete")])),
+        kedro("preprocessing", "labels"),
+        Raises(InputError, r"^labelled image good: 1 tile\(s\) of 512 px cannot be split .*labels\.split\."
+               r"val_fraction.*set a smaller preprocessing\.tile_size", "preprocessing.tile_size",
+               leaves_nothing=LABEL_OUTPUTS)),
+    # --- run state and settings ---------------------------------------------------------------------
+    BadInput(
+        "tif_and_tiff_spellings",
+        "GeoTIFFs named `*.TIF` or `*.tiff` beside `*.tif` ones, and other files in the images folder",
+        "every `.tif`/`.tiff` (any case) is tiled; a warning names the files that are not used: `data/01_raw/"
+        "images: 1 files are not GeoTIFFs (.tif/.tiff) and are ignored: notes.txt`",
+        lambda ctx: project_images(ctx, tiff_spellings),
+        kedro("preprocessing"),
+        Handled(three_images_tiled, log=r"1 files are not GeoTIFFs \(\.tif/\.tiff\) and are ignored: "
+                                        r"notes\.txt")),
+    BadInput(
+        "refused_parameter",
+        "a parameter outside what it allows (here `labels.split.val_fraction: 1.5`)",
+        "before any work: `parameter labels.split.val_fraction: 1.5 is not allowed; use a number > 0 and < 1 "
+        "(conf/base/parameters_labels.yml or --params ...)`; every parameter of conf/base/parameters_*.yml is "
+        "checked (src/footprints/parameters.py)",
+        lambda ctx: project_images(ctx),
+        kedro("preprocessing", params={"labels": {"split": {"val_fraction": 1.5}}}),
+        Raises(ParameterError, r"^parameter labels\.split\.val_fraction: 1\.5 is not allowed; use a number "
+               r"> 0 and < 1", "labels.split.val_fraction", leaves_nothing=TILE_OUTPUTS)),
+    BadInput(
+        "damaged_mlflow_store",
+        "a truncated or corrupt `mlflow.db` (even for pipelines that track nothing)",
+        "before any work: `<path>/mlflow.db: the MLflow store is damaged (...); move it aside (mv mlflow.db "
+        "mlflow.db.broken) and re-run to start a new store, or restore it from a backup`",
+        damaged_mlflow_store,
+        kedro("preprocessing"),
+        Raises(InputError, r"mlflow\.db: the MLflow store is damaged \(.+\); move it aside", "mlflow.db",
+               leaves_nothing=TILE_OUTPUTS)),
+    BadInput(
+        "second_run_in_the_same_folder",
+        "a second `kedro run` started in a project folder where one is running",
+        "the second stops before it writes anything: `<project>: another kedro run (pid <pid>) is running in "
+        "this project folder; wait for it to end (or stop it) ...`",
+        run_lock_held,
+        kedro("preprocessing"),
+        Raises(InputError, r"another kedro run \(pid \d+\) is running in this project folder; wait",
+               "pid", leaves_nothing=TILE_OUTPUTS)),
+    BadInput(
+        "partial_set_of_a_killed_run",
+        "a partitioned output (tiles, instance masks, tile predictions, per-image outputs) left half-written "
+        "by a killed run: members but no manifest",
+        "not trusted: `<folder>: 2 .npz files but no _npz.manifest: the run writing them was stopped "
+        "before the end, so they are not trusted; run the pipeline that writes them again`",
+        masks_without_manifest,
+        load_masks,
+        Raises(InputError, r"instance_masks: 2 \.npz files but no _npz\.manifest: the run writing them "
+               r"was stopped", "_npz.manifest")),
+    BadInput(
+        "set_member_changed",
+        "a member of a complete partitioned output replaced or truncated after its manifest was written",
+        "not trusted: `<file>: changed or missing since _npz.manifest was written, so the set is not "
+        "trusted; run the pipeline that writes it again`",
+        masks_with_changed_member,
+        load_masks,
+        Raises(InputError, r"a_r0_c1\.npz: changed or missing since _npz\.manifest was written",
+               "a_r0_c1.npz")),
+    BadInput(
+        "password_with_at_sign_unescaped",
+        "a PostGIS password with `@`, `:` or `/` written as is in `con` (conf/local/credentials.yml)",
+        "refused without quoting any part of it: `PostGISTableDataset credentials con ... is not a valid "
+        "SQLAlchemy URL; write it as ...with @ : / % in the user name or password percent-encoded (%40 %3A "
+        "%2F %25)`",
+        postgis_con("Pa@ss:w0/rd"),
+        postgis_dataset,
+        Raises(InputError, r"credentials con \(conf/local/credentials\.yml\) is not a valid SQLAlchemy URL; "
+               r"write it as .*percent-encoded", "conf/local/credentials.yml")),
     # --- model weights and training -----------------------------------------------------------------
     BadInput(
         "missing_weights_file",
@@ -669,8 +891,16 @@ def mlflow_store(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def catalogue_params(cases: list[BadInput] = CASES) -> list:
+    """One pytest param per case; the cases that run a whole KedroSession are marked slow."""
+    return [pytest.param(case, id=case.id, marks=[pytest.mark.slow] if getattr(case.run, "slow", False) else [])
+            for case in cases]
+
+
+@pytest.mark.parametrize("case", catalogue_params())
 def test_bad_input(case: BadInput, tmp_path, request, caplog):
+    """The contract, for every case: the input is used and every output set on disk is complete; or the run
+    stops with one line naming what to fix, and leaves no output a re-run would trust."""
     caplog.set_level(logging.INFO)
     context = Context(tmp_path, request)
     made = case.make(context)
@@ -679,7 +909,14 @@ def test_bad_input(case: BadInput, tmp_path, request, caplog):
         expect.check(case.run(made))
         if expect.log:
             assert re.search(expect.log, caplog.text), caplog.text
-        return
+    else:
+        check_stops(case, context, made)
+    if context.made_project:
+        assert_output_sets_complete(context.project())
+
+
+def check_stops(case: BadInput, context: Context, made: Any) -> None:
+    expect = case.expect
     with pytest.raises(Exception) as raised:
         case.run(made)
     error, message = raised.value, str(raised.value)
@@ -694,6 +931,25 @@ def test_bad_input(case: BadInput, tmp_path, request, caplog):
     for pattern in expect.leaves_nothing:
         left = sorted(context.project().glob(pattern))
         assert not left, f"a failed run left {left}"
+
+
+def assert_output_sets_complete(root: Path) -> None:
+    """Every partitioned output folder of the catalog is absent, or a set whose manifest checks out; no
+    temp file is left."""
+    import yaml
+
+    from footprints.datasets.partitions import ManifestPartitionsDataset
+
+    catalog = yaml.safe_load((root / "conf/base/catalog.yml").read_text())
+    for name, entry in catalog.items():
+        folder = root / str(entry.get("path", "-"))
+        if not entry.get("type", "").startswith("footprints.datasets.partitions.") or not folder.is_dir():
+            continue
+        config = {k: v for k, v in entry.items() if k in ("filename_suffix", "dataset")}
+        dataset = ManifestPartitionsDataset(path=str(folder), optional=True, **config)
+        if "Manifest" in entry["type"] or entry["type"].endswith(("TileImagesDataset", "TileDocumentsDataset")):
+            dataset.load()  # raises when members are there without a manifest that checks out
+    assert not sorted(root.glob("data/**/.*.part")), "temp files left"
 
 
 def test_catalogue_covers_enough_cases():

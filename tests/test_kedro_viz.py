@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PROJECT = Path(__file__).resolve().parents[1]
 ARTIFACTS = PROJECT / "test-artifacts" / "kedro-viz"
@@ -132,12 +132,9 @@ def viz_server(tmp_path_factory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium through playwright; skipped when missing, except on CI, which requires it."""
+    """Headless Debian Chromium through playwright; skipped when missing (a failure under CI: conftest.py)."""
     if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} not found: install Debian's chromium package to run the kedro-viz browser test"
-        if os.environ.get("CI", "").strip().lower() in {"true", "1"}:
-            pytest.fail(f"CI={os.environ['CI']}: {reason}")
-        pytest.skip(reason)
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium package to run the kedro-viz browser test")
     playwright_api = pytest.importorskip("playwright.sync_api", reason="python playwright is not installed")
     # executable_path: playwright drives Debian's Chromium and never installs a browser of its own.
     with playwright_api.sync_playwright() as pw:

@@ -6,6 +6,7 @@ stopped by the test, concurrent writers.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -26,6 +27,9 @@ from footprints.datasets.postgis import PostGISTableDataset
 from footprints.datasets.weights import ModelWeightsDataset
 from footprints.model import ModelWeights, build_model
 from tests.conftest import project_params, write_raster
+from tests.postgis_server import start_server
+
+pytestmark = pytest.mark.slow  # whole kedro runs / training: `pytest -m "not slow"` skips them
 
 
 def kedro_process(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -89,6 +93,50 @@ def test_killed_tiling_leaves_only_whole_tiles_and_resumes(project_copy):
     print(f"\nresumed tiling in {time.monotonic() - started:.1f} s, {len(after) - len(written)} tiles left")
 
 
+def buildings_over(image: Path, spacing: float, condition: str) -> gpd.GeoDataFrame:
+    """A grid of 4 m square buildings every ``spacing`` metres over the raster written at ``image``."""
+    with rasterio.open(image) as src:
+        left, bottom, right, top = src.bounds
+        crs = src.crs
+    xs, ys = np.meshgrid(np.arange(left + 5, right - 5, spacing), np.arange(bottom + 5, top - 5, spacing))
+    geometry = [box(x, y, x + 4, y + 4) for x, y in zip(xs.ravel(), ys.ravel())]
+    return gpd.GeoDataFrame({"condition": [condition] * len(geometry)}, geometry=geometry, crs=crs)
+
+
+def test_killed_mask_writing_is_not_trusted_and_a_rerun_replaces_every_mask(project_copy):
+    raw = project_copy / "data/01_raw"
+    (raw / "images/tanzania_sample.tif").unlink()
+    image = write_raster(raw / "images/big.tif", width=4096, height=4096)
+    labels = raw / "labels/tanzania_sample.geojson"
+    buildings_over(image, 20, "Complete").to_file(labels)
+    kedro_ok(project_copy, "--pipelines", "preprocessing,labels")
+    folder = project_copy / "data/03_primary/instance_masks"
+    manifest = folder / "_npz.manifest"
+    assert manifest.is_file()
+
+    buildings_over(image, 30, "Incomplete").to_file(labels)  # new labels: every mask changes
+    process = kedro_process(project_copy, "--pipeline", "labels")
+    deadline = time.monotonic() + 300
+    while manifest.exists() or not 5 <= len(list(folder.glob("*.npz"))) < 60:
+        assert process.poll() is None, "the run ended before it could be interrupted: make the job bigger"
+        assert time.monotonic() < deadline, "the run never got that far"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    refused = kedro_process(project_copy, "--pipeline", "training")  # would have trained on a mix before
+    output, _ = refused.communicate(timeout=600)
+    assert refused.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and "no _npz.manifest: the run writing them was stopped" in output
+
+    kedro_ok(project_copy, "--pipeline", "labels")
+    members = json.loads(manifest.read_text())["members"]
+    index = gpd.read_file(project_copy / "data/03_primary/labelled_tile_index.gpkg")
+    assert sorted(members) == sorted(index.tile_id + ".npz") == sorted(p.name for p in folder.glob("*.npz"))
+    classes = {int(c) for path in folder.glob("*.npz") for c in np.load(path)["class_ids"]}
+    assert classes == {2}  # every mask comes from the new labels (incomplete), none from the old ones
+
+
 def test_killed_inference_leaves_only_whole_documents_and_resumes(project_copy):
     kedro_ok(project_copy, "--pipeline", "preprocessing")
     kedro_ok(project_copy, "--pipeline", "labels")
@@ -100,7 +148,6 @@ def test_killed_inference_leaves_only_whole_documents_and_resumes(project_copy):
     kill_when(kedro_process(project_copy, *args), folder, "*.json", 2)
     killed_after = time.monotonic() - started
 
-    import json
     done = modified(folder, "*.json")
     assert all(json.loads((folder / name).read_text())["instances"] is not None for name in done)
     assert not (project_copy / "data/07_model_output/challenge_csv").exists()
@@ -175,7 +222,7 @@ def test_concurrent_prediction_writers_do_not_clobber_each_other(postgis_url, pg
 def test_server_stopped_mid_save_leaves_the_previous_table(tmp_path):
     server = _server_module()
     folder = tmp_path / "pg"
-    url = server.start(folder)["FOOTPRINTS_TEST_PG_URL"]
+    url = start_server(folder)["FOOTPRINTS_TEST_PG_URL"]
     try:
         table = {"table": "tile_index", "credentials": {"con": url}}
         before = gpd.GeoDataFrame({"tile_id": ["a", "b"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],

@@ -1,10 +1,11 @@
-"""Project settings: configuration layout, and kedro-mlflow's hook set up only for tracked pipelines."""
+"""Project settings: configuration layout, the project's hooks, and kedro-mlflow's hook set up only for
+tracked pipelines."""
 
 import os
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
 
-from footprints.hooks import MlflowRunDescription, TrackedRunsMlflowHook
+from footprints.hooks import MlflowRunDescription, ProjectChecks, TrackedRunsMlflowHook
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
@@ -47,4 +48,6 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 # for runs of tracked pipelines (see footprints/hooks/mlflow_tracking.py). MlflowRunDescription names and tags
 # that run and writes the model card.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
-HOOKS = (TrackedRunsMlflowHook(), MlflowRunDescription())
+# ProjectChecks (run lock, parameter checks, damaged MLflow store, temp files of killed runs) is registered
+# last, so pluggy calls it first.
+HOOKS = (TrackedRunsMlflowHook(), MlflowRunDescription(), ProjectChecks())

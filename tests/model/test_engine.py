@@ -28,6 +28,7 @@ def _batch(*samples) -> tuple:
     )
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_on_a_toy_tile():
     seed_everything(0)
     model = small_model()

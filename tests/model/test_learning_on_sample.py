@@ -6,6 +6,8 @@ steps stay short on a 2-core CPU); the model is the small v1 of these tests, fro
 
 from __future__ import annotations
 
+import pytest
+
 from functools import partial
 
 import numpy as np
@@ -19,6 +21,8 @@ from footprints.pipelines.labels.nodes import build_instance_masks, clean_labels
 from footprints.pipelines.preprocessing.nodes import tile_images
 from footprints.tile_data import NODATA, tile_pixels
 from tests.conftest import SAMPLE_IMAGE, SAMPLE_LABELS, project_params
+
+pytestmark = pytest.mark.slow  # whole kedro runs / training: `pytest -m "not slow"` skips them
 
 SIZE = 256
 

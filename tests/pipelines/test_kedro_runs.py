@@ -9,6 +9,8 @@ import yaml
 
 from tests.conftest import run_kedro
 
+pytestmark = pytest.mark.slow  # whole kedro runs / training: `pytest -m "not slow"` skips them
+
 
 def test_base_env_tiles_and_labels_the_sample(project_copy):
     run_kedro(project_copy, ["preprocessing", "labels"])

@@ -67,9 +67,10 @@ def test_mostly_nodata_tiles_are_skipped(make_raster):
     assert list(index.tile_id) == ["image_r00000_c00000"]
 
 
-def test_all_nodata_raster_gives_no_tiles_and_says_so(make_raster, caplog):
-    _, index = tile_images(lazy(make_raster(nodata=0, fill=np.zeros((3, 200, 300), np.uint8))), {}, PARAMS)
-    assert index.empty and "no tile has" in caplog.text
+def test_images_that_give_no_tile_at_all_stop_the_run(make_raster, caplog):
+    with pytest.raises(InputError, match=r"none of the 1 raw images gave a tile .*preprocessing\.min_valid"):
+        tile_images(lazy(make_raster(nodata=0, fill=np.zeros((3, 200, 300), np.uint8))), {}, PARAMS)
+    assert "no tile has" in caplog.text
 
 
 def test_raster_smaller_than_one_tile_gives_one_padded_tile(make_raster):

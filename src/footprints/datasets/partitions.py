@@ -1,19 +1,158 @@
-"""``ExistingPartitionsDataset``: a partitioned folder that may not exist yet, for resumable runs."""
+"""Partitioned folders the project can trust: complete-or-absent sets, raster folders of any .tif spelling.
+
+``ManifestPartitionsDataset`` is the writer and reader of every partitioned output (tiles, instance masks,
+tile JSON, per-image outputs). Saving removes the folder's manifest first, writes the members (each
+atomically), and writes the manifest last (atomically), naming every member with its size and mtime.
+Loading gives the members of the manifest only, after checking each is still what was written; a folder
+with members but no manifest is what a killed run leaves, and is refused with one line saying what to re-run.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kedro_datasets._typing import ImagePreview, JSONPreview
 from kedro_datasets.partitions import PartitionedDataset
+
+from footprints.atomic import atomic_path
+from footprints.errors import InputError
+
+log = logging.getLogger(__name__)
+
+MANIFEST_SUFFIX = ".manifest"
+TEMP_SUFFIX = ".part"  # footprints.atomic's temp files
+
+
+def manifest_name(filename_suffix: str) -> str:
+    """``_npz.manifest`` (JSON): one per suffix, so two sets may share a folder (``buildings/*.gpkg`` and
+    ``*.geojson``), and never ending in a member's suffix, so no plain listing takes it for a member."""
+    return f"_{filename_suffix.lstrip('.') or 'files'}{MANIFEST_SUFFIX}"
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    """What a member is checked by: a member replaced, truncated or rewritten since has another stamp."""
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+class ManifestPartitionsDataset(PartitionedDataset):
+    """A ``PartitionedDataset`` (local folder) whose set of partitions is complete or absent.
+
+    ``incremental: true`` is for outputs a node only adds to (tiles and tile predictions that a re-run does
+    not write again): the manifest then also names the complete members already in the folder.
+    ``optional: true`` loads ``{}`` when the folder holds no set yet (instead of an error).
+
+    Example catalog entry::
+
+        instance_masks:
+          type: footprints.datasets.partitions.ManifestPartitionsDataset
+          path: data/03_primary/instance_masks
+          filename_suffix: .npz
+          dataset: footprints.datasets.masks.InstanceMasksDataset
+    """
+
+    def __init__(self, *, incremental: bool = False, optional: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._incremental = incremental
+        self._optional = optional
+
+    @property
+    def folder(self) -> Path:
+        return Path(self._filesystem._strip_protocol(self._normalized_path))
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / manifest_name(self._filename_suffix)
+
+    def _list_partitions(self) -> list[str]:
+        """Files of the set's suffix, never the manifest nor a temp file."""
+        return [path for path in super()._list_partitions()
+                if not Path(path).name.startswith(".") and not path.endswith(MANIFEST_SUFFIX)]
+
+    def load(self) -> dict[str, Callable[[], Any]]:
+        self._invalidate_caches()
+        members = self._trusted_members()
+        if members is None:
+            if self._optional:
+                return {}
+            kind = self._filename_suffix or "files"
+            raise InputError(f"{self.folder}: no complete set of {kind} there yet; run the pipeline that "
+                             "writes it first")
+        partitions = {}
+        for name in members:
+            kwargs = {**self._dataset_config, self._filepath_arg: str(self.folder / name)}
+            partitions[self._path_to_partition(str(self.folder / name))] = self._dataset_type(**kwargs).load
+        return partitions
+
+    def _trusted_members(self) -> list[str] | None:
+        """The manifest's members after checking them; ``None`` when the folder holds no set."""
+        listed = {os.path.relpath(path, self.folder) for path in self._list_partitions()}
+        if not self.manifest_path.is_file():
+            if listed:
+                raise InputError(f"{self.folder}: {len(listed)} {self._filename_suffix} files but no "
+                                 f"{self.manifest_path.name}: the run writing them was stopped before the "
+                                 "end, so they are not trusted; run the pipeline that writes them again")
+            return None
+        members = self._read_manifest()
+        for name, stamp in members.items():
+            path = self.folder / name
+            if not path.is_file() or _stamp(path) != stamp:
+                manifest = self.manifest_path.name
+                raise InputError(f"{path}: changed or missing since {manifest} was written, so the set is "
+                                 "not trusted; run the pipeline that writes it again")
+        ignored = listed - set(members)
+        if ignored:
+            log.warning("%s: %d %s files not named in %s (left by an earlier run) are ignored", self.folder,
+                        len(ignored), self._filename_suffix, self.manifest_path.name)
+        return sorted(members)
+
+    def _read_manifest(self) -> dict[str, dict[str, int]]:
+        try:
+            return json.loads(self.manifest_path.read_text())["members"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(f"{self.manifest_path}: unreadable manifest ({err}); delete the folder "
+                             f"{self.folder} and run the pipeline that writes it again") from None
+
+    def save(self, data: dict[str, Any]) -> None:
+        """Manifest out, members in (each atomically), manifest back last: a killed save leaves no set."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        remove_temp_files(self.folder)
+        self.manifest_path.unlink(missing_ok=True)
+        super().save(data)
+        written = {os.path.relpath(self._partition_to_path(pid), self.folder) for pid in data}
+        if self._incremental:
+            self._invalidate_caches()
+            written |= {os.path.relpath(p, self.folder) for p in self._list_partitions()}
+        members = {name: _stamp(self.folder / name) for name in sorted(written)}
+        with atomic_path(self.manifest_path) as tmp:
+            tmp.write_text(json.dumps({"members": members}, indent=0))
+        self._invalidate_caches()
+
+    def _exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+
+def remove_temp_files(folder: Path) -> int:
+    """Delete the temp files (``.<name>.<random>.part``) a killed run left in ``folder``; returns how many."""
+    stale = [path for path in folder.rglob(f".*{TEMP_SUFFIX}") if path.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        log.warning("%s: removed %d temporary files left by a run that was stopped", folder, len(stale))
+    return len(stale)
 
 
 class ExistingPartitionsDataset(PartitionedDataset):
     """A ``PartitionedDataset`` whose load gives ``{}`` instead of an error when no partition exists yet.
 
     Point a second catalog entry at an output folder to let a node see what an earlier (possibly killed) run
-    already wrote, and skip that work::
+    already wrote, and skip that work. Each member must prove itself (tiles carry the hash of their raster and
+    their window, tile predictions their reuse key); the manifest is not needed for that::
 
         existing_tiles:
           type: footprints.datasets.partitions.ExistingPartitionsDataset
@@ -27,6 +166,45 @@ class ExistingPartitionsDataset(PartitionedDataset):
         return super().load() if self._list_partitions() else {}
 
 
+RASTER_SUFFIXES = (".tif", ".tiff")
+
+
+class RasterFolderDataset(PartitionedDataset):
+    """A folder of GeoTIFFs named ``*.tif`` or ``*.tiff`` in any case (``.TIF`` from Windows tools); the
+    partition id is the file name without its suffix. Other files are ignored with a warning that names them.
+
+    Example catalog entry::
+
+        raw_images:
+          type: footprints.datasets.partitions.RasterFolderDataset
+          path: data/01_raw/images
+          dataset: {type: footprints.datasets.raster.GeoTIFFDataset, lazy: true}
+    """
+
+    def _list_partitions(self) -> list[str]:
+        files = [path for path in super()._list_partitions() if not Path(path).name.startswith(".")]
+        rasters = [path for path in files if Path(path).suffix.lower() in RASTER_SUFFIXES]
+        others = sorted(Path(path).name for path in set(files) - set(rasters))
+        if others:
+            log.warning("%s: %d files are not GeoTIFFs (.tif/.tiff) and are ignored: %s", self._path,
+                        len(others), ", ".join(others[:10]) + (" ..." if len(others) > 10 else ""))
+        self._check_unique_ids(rasters)
+        return rasters
+
+    def _path_to_partition(self, path: str) -> str:
+        partition = super()._path_to_partition(path)
+        return partition[: -len(Path(partition).suffix)] if Path(partition).suffix else partition
+
+    def _check_unique_ids(self, rasters: list[str]) -> None:
+        by_id: dict[str, list[str]] = {}
+        for path in rasters:
+            by_id.setdefault(self._path_to_partition(path), []).append(Path(path).name)
+        clashes = [names for names in by_id.values() if len(names) > 1]
+        if clashes:
+            raise InputError(f"{self._path}: {' and '.join(clashes[0])} would be the same image id; rename "
+                             "or remove one of them")
+
+
 def _first_partition(partitions: PartitionedDataset) -> Any:
     """The dataset object of the first partition (for a kedro-viz preview of a folder of many files)."""
     first = sorted(partitions._list_partitions())[0]
@@ -34,16 +212,15 @@ def _first_partition(partitions: PartitionedDataset) -> Any:
     return partitions._dataset_type(**config)
 
 
-class TileImagesDataset(PartitionedDataset):
-    """A folder of tile GeoTIFFs; kedro-viz shows the first tile as an image. Catalog use as
-    ``PartitionedDataset`` with ``dataset: footprints.datasets.raster.GeoTIFFDataset``."""
+class TileImagesDataset(ManifestPartitionsDataset):
+    """A folder of tile GeoTIFFs; kedro-viz shows the first tile as an image."""
 
     def preview(self) -> ImagePreview:
         return _first_partition(self).preview()
 
 
-class TileDocumentsDataset(ExistingPartitionsDataset):
-    """A folder of per-tile JSON documents (may not exist yet); kedro-viz shows the first one."""
+class TileDocumentsDataset(ManifestPartitionsDataset):
+    """A folder of per-tile JSON documents; kedro-viz shows the first one."""
 
     def preview(self) -> JSONPreview:
         return _first_partition(self).preview()

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus
 
 import geopandas as gpd
 import pandas as pd
@@ -71,9 +72,7 @@ class _Where:
         text = str(getattr(err, "orig", err)).strip()
         reason, fix = _classify_connection_error(text)
         if reason is None:
-            reason = text.splitlines()[0] if text else type(err).__name__
-            if self.url.password:
-                reason = reason.replace(self.url.password, "***")
+            reason = scrub(text.splitlines()[0] if text else type(err).__name__, self.url)
         user = self.url.username or "(default)"
         return InputError(f"cannot connect to PostGIS {self.server} as user {user!r} (for {self.name}): "
                           f"{reason}; {fix}")
@@ -254,7 +253,7 @@ class PostGISTableDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | P
         except InputError:
             raise
         except (sa.exc.DBAPIError, psycopg2.Error, ValueError) as err:  # the transaction was rolled back
-            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            first_line = scrub((str(err).strip().splitlines() or [type(err).__name__])[0], self._where.url)
             raise InputError(f"{self._where.name} in {self._where.server}: save failed, the table is left as it was: "
                              f"{first_line}") from None
 
@@ -394,17 +393,24 @@ def _delete_matching(conn: sa.Connection, where: _Where, data: gpd.GeoDataFrame,
     conn.execute(sa.delete(table).where(condition))
 
 
+CON_FORMAT = ("postgresql+psycopg2://user:password@host:port/database, with @ : / % in the user name or "
+              "password percent-encoded (%40 %3A %2F %25)")
+
+
 def _url(credentials: dict[str, Any] | None) -> sa.URL | None:
-    """The URL from credentials' ``con``, else from the environment (None when it names no database)."""
+    """The URL from credentials' ``con``, else from the environment (None when it names no database).
+
+    A ``con`` that does not parse cleanly is refused without quoting any part of it: an unescaped ``@`` or
+    ``/`` in the password moves part of it into what would be printed as the host, port or database.
+    """
     if credentials:
         if not credentials.get("con"):
-            raise InputError("PostGISTableDataset credentials need con: "
-                             "postgresql+psycopg2://user:password@host:port/database")
-        try:
-            return sa.make_url(credentials["con"])
-        except sa.exc.ArgumentError:
-            raise InputError("PostGISTableDataset credentials con is not an SQLAlchemy URL "
-                             "(postgresql+psycopg2://user:password@host:port/database)") from None
+            raise InputError(f"PostGISTableDataset credentials need con: {CON_FORMAT}")
+        url = _parsed(str(credentials["con"]))
+        if url is None:
+            raise InputError("PostGISTableDataset credentials con (conf/local/credentials.yml) is not a "
+                             f"valid SQLAlchemy URL; write it as {CON_FORMAT}")
+        return url
     env = {name: os.environ.get(name) or os.environ.get(fallback) for name, fallback in
            zip(ENV_VARIABLES, ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD"), strict=True)}
     port = env["FOOTPRINTS_PG_PORT"]
@@ -415,6 +421,34 @@ def _url(credentials: dict[str, Any] | None) -> sa.URL | None:
     return sa.URL.create("postgresql+psycopg2", username=env["FOOTPRINTS_PG_USER"],
                          password=env["FOOTPRINTS_PG_PASSWORD"], port=int(port) if port else None,
                          host=env["FOOTPRINTS_PG_HOST"] or "localhost", database=env["FOOTPRINTS_PG_DB"])
+
+
+def _parsed(con: str) -> sa.URL | None:
+    """``con`` as a URL, or ``None`` when it is ambiguous (an unescaped ``@``, ``/`` or ``?`` in the user
+    name or password) or does not parse."""
+    scheme, _, rest = con.partition("://")
+    authority = rest.split("?", 1)[0]
+    userinfo = authority.rpartition("@")[0]
+    if not scheme or authority.count("@") > 1 or "/" in userinfo:
+        return None
+    try:
+        url = sa.make_url(con)
+        _ = url.port  # a port that is not a number raises here
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        return None
+    if url.host and any(c in url.host for c in "@/"):
+        return None
+    return url
+
+
+def scrub(text: str, url: sa.URL | None) -> str:
+    """``text`` with the password (as given and percent-encoded) replaced by ``***``."""
+    if url is None or not url.password:
+        return text
+    password = str(url.password)
+    for form in {password, quote_plus(password), quote(password, safe="")}:
+        text = text.replace(form, "***")
+    return text
 
 
 def _identifier(name: Any, setting: str) -> str:

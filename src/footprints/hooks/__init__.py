@@ -1,6 +1,7 @@
 """Project hooks, registered in ``settings.py``: one module per concern."""
 
 from footprints.hooks.mlflow_tracking import TrackedRunsMlflowHook
+from footprints.hooks.project_checks import ProjectChecks
 from footprints.hooks.run_description import MlflowRunDescription
 
-__all__ = ["MlflowRunDescription", "TrackedRunsMlflowHook"]
+__all__ = ["MlflowRunDescription", "ProjectChecks", "TrackedRunsMlflowHook"]

@@ -59,6 +59,10 @@ def tile_images(raw_images: dict[str, Callable[[], RasterSource]],
         tiles.update({row["tile_id"]: partial(read_tile, source, row["spec"], row["image_sha256"])
                       for row in image_rows if not _already_written(existing_tiles, row)})
     tiles = _with_progress(tiles, "writing tiles")
+    if not rows:  # keeping nothing of a non-empty input is a setting or a file to fix, not a result
+        raise InputError(f"none of the {len(sources)} raw images gave a tile with "
+                         f"{params['min_valid_fraction']:.0%} valid pixels; check their nodata value, or lower "
+                         "preprocessing.min_valid_fraction")
     index = gpd.GeoDataFrame([{k: r[k] for k in INDEX_COLUMNS} for r in rows], columns=INDEX_COLUMNS,
                              geometry="geometry", crs=WGS84)
     log.info("%d tiles of %d px (overlap %d) from %d images; %d to write, the others are unchanged on disk",

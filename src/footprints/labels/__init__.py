@@ -1,0 +1,1 @@
+"""Label handling that does not depend on Kedro: cleaning of label features."""
