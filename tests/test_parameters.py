@@ -33,7 +33,7 @@ def test_the_shipped_parameters_pass_and_each_has_a_rule():
     ("training.amp", "yes", "one of [True, False]"),
     ("training.device", "gpu", "auto, cpu, cuda or cuda:<index>"),
     ("inference.tiles", "every", "one of ['holdout', 'all']"),
-    ("preprocessing.working_crs", "EPSG:0", "null or a CRS"),
+    ("labels.assume_crs", "EPSG:0", "null or a CRS"),
     ("reporting.iou_threshold", 0, "a number > 0"),
 ])
 def test_a_refused_value_names_parameter_value_and_what_is_allowed(name, value, allowed):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from footprints.errors import InputError
+from footprints.cli import VERBOSE_HELP
+from footprints.errors import user_errors
 
 OUTPUTS = {"challenge_csv": "challenge CSV per image", "buildings": "GeoPackage (image CRS) + GeoJSON (WGS84)",
            "tile_predictions": "one JSON per tile"}
@@ -28,8 +29,10 @@ OUTPUTS = {"challenge_csv": "challenge CSV per image", "buildings": "GeoPackage 
 @click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles.")
 @click.option("--score-threshold", type=click.FloatRange(0, 1), help="Detections below are dropped.")
 @click.option("--env", default=None, help="Kedro configuration environment (e.g. postgis).")
+@click.option("--verbose", is_flag=True, help=VERBOSE_HELP)
 def predict(model: str, images: tuple[Path, ...], out: Path, device: str | None, batch_size: int | None,
-            tile_size: int | None, overlap: int | None, score_threshold: float | None, env: str | None) -> None:
+            tile_size: int | None, overlap: int | None, score_threshold: float | None, env: str | None,
+            verbose: bool) -> None:
     """Find buildings in GeoTIFFs (files or folders, any CRS) with a trained MODEL: a .safetensors file,
     runs:/<run_id>/model or models:/<name>/<version>."""
     from kedro.framework.session import KedroSession
@@ -43,11 +46,9 @@ def predict(model: str, images: tuple[Path, ...], out: Path, device: str | None,
     project = project_path()
     os.chdir(project)  # MLflow's store and the catalog's relative paths are the project's
     bootstrap_project(project)
-    try:
-        with KedroSession.create(project_path=project, env=env, runtime_params=runtime_params) as session:
-            session.run(pipeline_names=["predict"])
-    except InputError as err:
-        raise click.ClickException(str(err)) from None
+    with user_errors(verbose=verbose), KedroSession.create(project_path=project, env=env,
+                                                          runtime_params=runtime_params) as session:
+        session.run(pipeline_names=["predict"])
     click.echo(f"buildings written under {out}: " + "; ".join(f"{k}/ ({v})" for k, v in OUTPUTS.items()))
 
 

@@ -13,7 +13,8 @@ import pytest
 from footprints.datasets.postgis import PostGISTableDataset
 from footprints.datasets.raster import GeoTIFFDataset
 from footprints.datasets.vector import VectorFileDataset
-from footprints.pipelines.labels.nodes import clean_labels, query_tile_labels
+from footprints.labels.cleaning import clean_labels
+from footprints.pipelines.labels.nodes import query_tile_labels
 from footprints.pipelines.preprocessing.nodes import tile_images
 from tests.conftest import ATLANTA, SAMPLE_IMAGE, SAMPLE_LABELS, project_params
 
