@@ -1,8 +1,10 @@
-"""Project settings: configuration layout and the hooks kedro-mlflow brings in by itself."""
+"""Project settings: configuration layout and hooks (the Dask client; kedro-mlflow brings its own)."""
 
 import os
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
+
+from footprints.hooks import DaskHook
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
@@ -32,8 +34,12 @@ CONFIG_LOADER_ARGS = {
     "config_patterns": {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "credentials": ["credentials*", "credentials*/**"],
+        "dask": ["dask*", "dask*/**"],
     },
 }
+
+# The run's Dask client (conf/<env>/dask.yml), set up like the PySpark starter's SparkSession.
+HOOKS = (DaskHook(),)
 
 # MLflow 3 refuses the ./mlruns file store that kedro-mlflow falls back to; default to a local SQLite store
 # in the project folder, while an MLFLOW_TRACKING_URI set by the user (a remote server) still wins.

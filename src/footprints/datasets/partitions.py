@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from copy import deepcopy
+from functools import partial
 from typing import Any
 
 from kedro_datasets._typing import ImagePreview, JSONPreview
 from kedro_datasets.partitions import PartitionedDataset
+
+from footprints.datasets.raster import keep_open
+from footprints.distributed import chunks, map_tasks
 
 
 class ExistingPartitionsDataset(PartitionedDataset):
@@ -34,9 +40,63 @@ def _first_partition(partitions: PartitionedDataset) -> Any:
     return partitions._dataset_type(**config)
 
 
-class TileImagesDataset(PartitionedDataset):
-    """A folder of tile GeoTIFFs; kedro-viz shows the first tile as an image. Catalog use as
-    ``PartitionedDataset`` with ``dataset: footprints.datasets.raster.GeoTIFFDataset``."""
+class ParallelPartitionedDataset(PartitionedDataset):
+    """A ``PartitionedDataset`` whose save computes and writes the partitions in batches on the run's Dask
+    cluster (footprints.distributed), or in this process when there is none.
+
+    A node returns lazy partitions (picklable callables built from paths and small specs); each task calls
+    the callables of one batch of consecutive partitions and saves them through the partition dataset, so
+    pixels are made and written on the worker and never travel. ``batch_size`` bounds the partitions per
+    task (fewer when there are few, so that every worker gets some). Partition datasets must write
+    atomically: a task whose worker dies is run again, rewriting the same files::
+
+        instance_masks:
+          type: footprints.datasets.partitions.ParallelPartitionedDataset
+          path: data/03_primary/instance_masks
+          filename_suffix: .npz
+          dataset: footprints.datasets.masks.InstanceMasksDataset
+          batch_size: 64
+    """
+
+    def __init__(self, *, batch_size: int = 64, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._batch_size = batch_size
+
+    def save(self, data: dict[str, Any]) -> None:
+        if self._overwrite and self._filesystem.exists(self._normalized_path):
+            self._filesystem.rm(self._normalized_path, recursive=True)
+        jobs = []
+        for partition_id, partition_data in sorted(data.items()):
+            kwargs = deepcopy(self._dataset_config)
+            kwargs[self._filepath_arg] = self._join_protocol(self._partition_to_path(partition_id))
+            jobs.append((kwargs, partition_data))
+        save = partial(_save_batch, self._dataset_type, self._save_lazily, self._batch_context)
+        map_tasks(save, chunks(jobs, self._batch_size))
+        self._invalidate_caches()
+
+    @staticmethod
+    def _batch_context() -> contextlib.AbstractContextManager:
+        """Entered around each batch on its worker (resources shared by the batch's partitions)."""
+        return contextlib.nullcontext()
+
+
+def _save_batch(dataset_type: type, save_lazily: bool, context: Callable[[], contextlib.AbstractContextManager],
+                jobs: list[tuple[dict[str, Any], Any]]) -> int:
+    """One task: make and save each partition of a batch (on a Dask worker, or in-process)."""
+    with context():
+        for kwargs, data in jobs:
+            dataset_type(**kwargs).save(data() if callable(data) and save_lazily else data)
+    return len(jobs)
+
+
+class TileImagesDataset(ParallelPartitionedDataset):
+    """A folder of tile GeoTIFFs written in parallel batches, each batch opening its source raster once
+    (``keep_open``); kedro-viz shows the first tile as an image. Catalog use as ``PartitionedDataset`` with
+    ``dataset: footprints.datasets.raster.GeoTIFFDataset``."""
+
+    @staticmethod
+    def _batch_context() -> contextlib.AbstractContextManager:
+        return keep_open()
 
     def preview(self) -> ImagePreview:
         return _first_partition(self).preview()

@@ -1,0 +1,112 @@
+"""Coarse tasks (a raster block, a batch of tiles, an image) on the run's Dask cluster, or in-process.
+
+``DaskHook`` (footprints.hooks) starts a ``distributed.Client`` from ``conf/<env>/dask.yml`` before a run and
+closes it after. Library code calls :func:`map_tasks`, which sends the work to that client when there is one
+and otherwise runs the same function in this process: nodes never know which happened. Tasks carry paths and
+small specs, never pixels, so a task costs the same whether its worker is a thread here or a process on
+another machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from footprints.errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {"enabled": True, "address": None, "processes": False, "n_workers": None,
+                            "threads_per_worker": None, "memory_limit": "auto", "resources": None,
+                            "dashboard_address": None, "local_directory": None}
+
+
+def dask_settings(config: dict[str, Any] | None) -> dict[str, Any]:
+    """``dask.yml`` merged over the defaults; an unknown key is refused (a typo would silently do nothing)."""
+    config = dict((config or {}).get("dask", config or {}))
+    unknown = sorted(set(config) - set(DEFAULTS))
+    if unknown:
+        raise InputError(f"conf dask.yml: unknown key(s) {unknown}; allowed: {sorted(DEFAULTS)}")
+    return {**DEFAULTS, **config}
+
+
+def start_client(config: dict[str, Any] | None):
+    """A ``distributed.Client`` for the run (set as Dask's default client), or None when Dask is disabled.
+
+    ``address`` connects to a running scheduler (dask-jobqueue, Dask on Kubernetes, ``dask scheduler``);
+    otherwise a ``LocalCluster`` sized to this machine is started: by default one process whose threads share
+    the imports (the heavy work -- GDAL deflate and reads, GEOS -- releases the GIL), or ``processes: true``
+    for one single-threaded worker process per core.
+    """
+    settings = dask_settings(config)
+    if not settings["enabled"]:
+        return None
+    from distributed import Client, LocalCluster
+
+    if settings["address"]:
+        log.info("Dask: connecting to the scheduler at %s", settings["address"])
+        return Client(settings["address"])
+    cores = os.cpu_count() or 1
+    processes = bool(settings["processes"])
+    n_workers = settings["n_workers"] or (cores if processes else 1)
+    threads = settings["threads_per_worker"] or (1 if processes else cores)
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=processes,
+                           memory_limit=settings["memory_limit"], resources=settings["resources"],
+                           dashboard_address=settings["dashboard_address"],
+                           local_directory=settings["local_directory"])
+    log.info("Dask: local cluster of %d %s x %d thread(s)", n_workers, "processes" if processes else "worker",
+             threads)
+    return Client(cluster)
+
+
+def close_client(client) -> None:
+    """Close the client and the local cluster it started (a remote cluster is left running)."""
+    if client is None:
+        return
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def active_client():
+    """The run's client, or None: tasks then run in this process."""
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def map_tasks(func: Callable[..., Any], items: Iterable[Any], *, resources: dict[str, float] | None = None
+              ) -> list[Any]:
+    """``[func(item) for item in items]``, on the Dask cluster when the run has one.
+
+    Results come back in the order of ``items``. A task whose worker dies is run again elsewhere by the
+    scheduler (``distributed.scheduler.allowed-failures``), so every writer called here must be idempotent
+    (the project's datasets write atomically to names fixed by their inputs). An exception raised by ``func``
+    is raised here unchanged, so an ``InputError`` still reads as one line.
+    """
+    items = list(items)
+    client = active_client() if items else None
+    if client is None:
+        return [func(item) for item in items]
+    futures = client.map(func, items, pure=False, resources=resources)
+    try:
+        return client.gather(futures)
+    finally:
+        client.cancel(futures)
+
+
+def chunks(items: list[Any], max_size: int) -> list[list[Any]]:
+    """Consecutive slices of ``items``, the unit of work of one task: at most ``max_size`` items, and small
+    enough that every worker thread gets a few tasks (load balance, cheap retries) when items are few."""
+    if not isinstance(max_size, int) or max_size < 1:
+        raise InputError(f"batch_size must be a positive integer, got {max_size!r}; fix it in the catalog")
+    client = active_client()
+    threads = sum(client.nthreads().values()) if client is not None else 1
+    size = max(1, min(max_size, -(-len(items) // (4 * threads))))
+    return [items[i:i + size] for i in range(0, len(items), size)]
