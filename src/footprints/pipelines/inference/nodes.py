@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -20,7 +19,7 @@ from footprints.geo import WGS84, TileGrid
 from footprints.model import build_model, predict_tiles as run_model, resolve_device
 from footprints.pipelines.training.nodes import NODATA, check_tiles, tile_pixels
 from footprints.postprocess.challenge import challenge_table
-from footprints.postprocess.merge import detections_frame, merge_detections
+from footprints.postprocess.merge_images import merge_images
 from footprints.postprocess.tile_polygons import tile_prediction
 
 log = logging.getLogger(__name__)
@@ -105,15 +104,10 @@ def merge_tile_predictions(tile_predictions: dict[str, Callable[[], dict[str, An
 
     Only this run's chosen tiles count: the folder may hold documents of other tiles from earlier runs.
     """
-    documents = defaultdict(list)
-    for tile_id in predicted_tiles:
-        doc = tile_predictions[tile_id]()
-        documents[doc["image_id"]].append(doc)
     gpkg, geojson, csv, table = {}, {}, {}, []
-    for image_id, docs in sorted(documents.items()):
-        detections, tiles = detections_frame(docs)
-        buildings = merge_detections(detections, tiles, params["merge"])
-        log.info("%s: %d tile detections merged into %d buildings", image_id, len(detections), len(buildings))
+    for image_id, (buildings, n_detections) in merge_images(tile_predictions, predicted_tiles,
+                                                             params["merge"]).items():
+        log.info("%s: %d tile detections merged into %d buildings", image_id, n_detections, len(buildings))
         gpkg[image_id] = buildings
         geojson[image_id] = buildings.to_crs(WGS84)
         csv[image_id] = challenge_table(buildings, raw_images[image_id]().profile["transform"])
