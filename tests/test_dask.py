@@ -123,6 +123,7 @@ def test_two_worker_processes_give_the_in_process_outputs(cluster, in_process, w
     assert_same_outputs(run_stages(workdir / "dask_run", sample_labels), in_process)
 
 
+@pytest.mark.slow  # two worker processes are killed and restarted: ~20 s on 2 busy cores
 def test_a_killed_worker_is_replaced_and_outputs_are_complete_once(cluster, in_process, workdir, sample_labels):
     marker = workdir / "killed"
     got = run_stages(workdir / "killed_run", sample_labels, kill_marker=marker)
