@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from footprints.errors import InputError
@@ -83,22 +84,32 @@ def active_client():
 
 def map_tasks(func: Callable[..., Any], items: Iterable[Any], *, resources: dict[str, float] | None = None
               ) -> list[Any]:
-    """``[func(item) for item in items]``, on the Dask cluster when the run has one.
+    """``[func(item) for item in items]``, on the Dask cluster when the run has one (see ``run_tasks``)."""
+    return run_tasks([partial(func, item) for item in items], resources=resources)
 
-    Results come back in the order of ``items``. A task whose worker dies is run again elsewhere by the
+
+def run_tasks(calls: Iterable[Callable[[], Any]], *, resources: dict[str, float] | None = None) -> list[Any]:
+    """``[call() for call in calls]``, all submitted at once to the run's Dask cluster when there is one.
+
+    Results come back in the order of ``calls``. A task whose worker dies is run again elsewhere by the
     scheduler (``distributed.scheduler.allowed-failures``), so every writer called here must be idempotent
-    (the project's datasets write atomically to names fixed by their inputs). An exception raised by ``func``
-    is raised here unchanged, so an ``InputError`` still reads as one line.
+    (the project's datasets write atomically to names fixed by their inputs). An exception raised by a task
+    is raised here unchanged, so an ``InputError`` still reads as one line. ``resources`` (e.g. ``{"GPU":
+    1}``) restricts the tasks to workers that declare them.
     """
-    items = list(items)
-    client = active_client() if items else None
+    calls = list(calls)
+    client = active_client() if calls else None
     if client is None:
-        return [func(item) for item in items]
-    futures = client.map(func, items, pure=False, resources=resources)
+        return [call() for call in calls]
+    futures = client.map(_call, calls, pure=False, resources=resources)
     try:
         return client.gather(futures)
     finally:
         client.cancel(futures)
+
+
+def _call(call: Callable[[], Any]) -> Any:
+    return call()
 
 
 def chunks(items: list[Any], max_size: int) -> list[list[Any]]:

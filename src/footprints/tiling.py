@@ -8,11 +8,12 @@ block), and reading the tiles that ``TileImagesDataset`` writes in batches.
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 from rasterio.windows import Window
 
 from footprints.datasets.raster import Raster, RasterSource, keep_open
-from footprints.distributed import chunks, map_tasks
+from footprints.distributed import chunks, run_tasks
 from footprints.geo import TileSpec
 
 SOURCE_TAG, WINDOW_TAG = "FOOTPRINTS_SOURCE_SHA256", "FOOTPRINTS_WINDOW"
@@ -51,13 +52,15 @@ def valid_fractions(block: tuple[RasterSource, list[Window]]) -> list[float]:
 
 def measure_images(sources: dict[str, RasterSource], specs: dict[str, list[TileSpec]]
                    ) -> tuple[dict[str, str], dict[str, list[float]]]:
-    """Content hash of every raster and valid fraction of every planned tile, as tasks on the run's cluster:
-    one task per raster for the hash, one per block of ``WINDOWS_PER_TASK`` windows for the fractions."""
+    """Content hash of every raster and valid fraction of every planned tile, submitted together as tasks on
+    the run's cluster: one per raster for the hash, one per block of ``WINDOWS_PER_TASK`` windows."""
     image_ids = sorted(sources)
-    digests = dict(zip(image_ids, map_tasks(file_sha256, [sources[i] for i in image_ids]), strict=True))
-    blocks = [(image_id, (sources[image_id], [s.window for s in part]))
-              for image_id in image_ids for part in chunks(specs[image_id], WINDOWS_PER_TASK)]
+    blocks = [(image_id, part) for image_id in image_ids for part in chunks(specs[image_id], WINDOWS_PER_TASK)]
+    calls = [partial(file_sha256, sources[image_id]) for image_id in image_ids]
+    calls += [partial(valid_fractions, (sources[image_id], [s.window for s in part])) for image_id, part in blocks]
+    results = run_tasks(calls)
+    digests = dict(zip(image_ids, results[:len(image_ids)], strict=True))
     fractions: dict[str, list[float]] = {image_id: [] for image_id in image_ids}
-    for (image_id, _), values in zip(blocks, map_tasks(valid_fractions, [b for _, b in blocks]), strict=True):
+    for (image_id, _), values in zip(blocks, results[len(image_ids):], strict=True):
         fractions[image_id].extend(values)
     return digests, fractions
