@@ -358,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", default=None,
                     help="where to put rasters and tiles (a temp dir if not given)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per candidate; the fastest is reported")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of all candidates (interleaved); the median wall time and RSS are reported")
     ap.add_argument("--no-gdal", action="store_true", help="skip gdal_retile even when installed")
     ap.add_argument("--profile", action="store_true",
                     help="also run the footprints worker once under cProfile and print the top functions")
@@ -440,34 +441,41 @@ def _bench(a, work: Path, logs: Path, env: dict, gdal_retile: str | None) -> int
             cands.append(("footprints+dask", worker_cmd("footprints", path=src, out="{out}", tile=a.tile,
                                                         overlap=overlap, dask=a.dask,
                                                         dask_workers=a.dask_workers), "project"))
-        for name, cmd, scheme in cands:
-            best = verify = None
-            slug = re.sub(r"\W+", "_", name)
-            for rep in range(a.repeat):
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in cands}
+        verified: dict[str, dict] = {}
+        for rep in range(a.repeat):  # interleaved: every candidate once per round, so load drifts hit all
+            for name, cmd, scheme in cands:
+                if runs[name] is None:
+                    continue
+                slug = re.sub(r"\W+", "_", name)
                 out = work / f"out_{size}_{overlap}_{slug}"
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir()
                 full = [c.replace("{out}", str(out)) for c in cmd]
                 tag = f"{slug}_{size}_{overlap}_{rep}"
                 try:
-                    r = run_child(full, logs / f"{tag}.log", env)
+                    runs[name].append(run_child(full, logs / f"{tag}.log", env))
                 except RuntimeError as err:
                     failures.append(f"{name} (size {size}, overlap {overlap}): {err}")
                     print(f"!! {failures[-1]}", file=sys.stderr)
-                    r = None
-                    break
+                    runs[name] = None
+                    continue
                 if scheme and rep == a.repeat - 1:
-                    verify = run_child(worker_cmd("verify", path=src, out=out, tile=a.tile, overlap=overlap,
-                                                  scheme=scheme), logs / f"verify_{tag}.log", env)
-                if best is None or r["wall"] < best["wall"]:
-                    best = r
+                    verified[name] = run_child(worker_cmd("verify", path=src, out=out, tile=a.tile,
+                                                          overlap=overlap, scheme=scheme),
+                                               logs / f"verify_{tag}.log", env)
                 shutil.rmtree(out, ignore_errors=True)
-            if best is not None:
-                if verify is not None:
-                    best.update(verify=verify, tiles=verify["tiles"])
-                rows.append(((size, overlap), name, best))
-                print(f"  done {name:16s} size {size:5d} overlap {overlap:3d}: {best['wall']:7.2f} s  "
-                      f"{best['rss']:7.0f} MB", flush=True)
+        for name, _, _ in cands:
+            if not runs[name]:
+                continue
+            ordered = sorted(runs[name], key=lambda r: r["wall"])
+            med = dict(ordered[len(ordered) // 2])  # median run (upper median for an even count)
+            med["rss"] = sorted(r["rss"] for r in ordered)[len(ordered) // 2]
+            if name in verified:
+                med.update(verify=verified[name], tiles=verified[name]["tiles"])
+            rows.append(((size, overlap), name, med))
+            print(f"  done {name:16s} size {size:5d} overlap {overlap:3d}: median of {len(ordered)} "
+                  f"{med['wall']:7.2f} s  {med['rss']:7.0f} MB", flush=True)
 
     print_table(a, rows)
     failures += check_outputs(a, rows)
