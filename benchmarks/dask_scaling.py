@@ -102,7 +102,7 @@ def run_merge(loaders: dict) -> str:
     merged = merge_images(loaders, sorted(loaders), MERGE)
     n = sum(len(b) for b, _ in merged.values())
     geoms = shapely.normalize(np.concatenate([b.geometry.values for b, _ in merged.values()]))
-    return f"{n} buildings, sha {hashlib.sha256(b"".join(shapely.to_wkb(geoms))).hexdigest()[:12]}"
+    return f"{n} buildings, sha {hashlib.sha256(b''.join(shapely.to_wkb(geoms))).hexdigest()[:12]}"
 
 
 def warm_up(client) -> None:
