@@ -55,3 +55,18 @@ def test_disabled_dask_runs_tasks_in_this_process():
     assert start_client({"dask": {"enabled": False}}) is None
     assert active_client() is None
     assert map_tasks(lambda _: os.getpid(), range(3)) == [os.getpid()] * 3
+
+
+
+def test_an_input_error_in_a_task_reaches_the_caller_unchanged(tmp_path):
+    from footprints.datasets.raster import open_profile
+    from footprints.distributed import close_client
+
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"not a tiff")
+    client = start_client({"n_workers": 1, "threads_per_worker": 2})
+    try:
+        with pytest.raises(InputError, match="broken.tif: cannot read as a GeoTIFF"):
+            map_tasks(open_profile, [bad], desc="opening")
+    finally:
+        close_client(client)

@@ -82,30 +82,45 @@ def active_client():
         return None
 
 
-def map_tasks(func: Callable[..., Any], items: Iterable[Any], *, resources: dict[str, float] | None = None
-              ) -> list[Any]:
+def map_tasks(func: Callable[..., Any], items: Iterable[Any], *, resources: dict[str, float] | None = None,
+              desc: str | None = None) -> list[Any]:
     """``[func(item) for item in items]``, on the Dask cluster when the run has one (see ``run_tasks``)."""
-    return run_tasks([partial(func, item) for item in items], resources=resources)
+    return run_tasks([partial(func, item) for item in items], resources=resources, desc=desc)
 
 
-def run_tasks(calls: Iterable[Callable[[], Any]], *, resources: dict[str, float] | None = None) -> list[Any]:
+def run_tasks(calls: Iterable[Callable[[], Any]], *, resources: dict[str, float] | None = None,
+              desc: str | None = None) -> list[Any]:
     """``[call() for call in calls]``, all submitted at once to the run's Dask cluster when there is one.
 
     Results come back in the order of ``calls``. A task whose worker dies is run again elsewhere by the
     scheduler (``distributed.scheduler.allowed-failures``), so every writer called here must be idempotent
     (the project's datasets write atomically to names fixed by their inputs). An exception raised by a task
     is raised here unchanged, so an ``InputError`` still reads as one line. ``resources`` (e.g. ``{"GPU":
-    1}``) restricts the tasks to workers that declare them.
+    1}``) restricts the tasks to workers that declare them; ``desc`` names a progress bar (tasks done).
     """
+    from tqdm.auto import tqdm
+
     calls = list(calls)
     client = active_client() if calls else None
-    if client is None:
-        return [call() for call in calls]
-    futures = client.map(_call, calls, pure=False, resources=resources)
-    try:
-        return client.gather(futures)
-    finally:
-        client.cancel(futures)
+    bar = tqdm(total=len(calls), desc=desc, unit="task", disable=desc is None or not calls, leave=False)
+    with bar:
+        if client is None:
+            results = []
+            for call in calls:
+                results.append(call())
+                bar.update(1)
+            return results
+        from distributed import as_completed
+
+        futures = client.map(_call, calls, pure=False, resources=resources)
+        try:
+            for future in as_completed(futures):
+                if future.status == "error":
+                    future.result()  # raises the task's exception now, not after the other tasks
+                bar.update(1)
+            return client.gather(futures)
+        finally:
+            client.cancel(futures)
 
 
 def _call(call: Callable[[], Any]) -> Any:

@@ -58,7 +58,7 @@ def measure_images(sources: dict[str, RasterSource], specs: dict[str, list[TileS
     blocks = [(image_id, part) for image_id in image_ids for part in chunks(specs[image_id], WINDOWS_PER_TASK)]
     calls = [partial(file_sha256, sources[image_id]) for image_id in image_ids]
     calls += [partial(valid_fractions, (sources[image_id], [s.window for s in part])) for image_id, part in blocks]
-    results = run_tasks(calls)
+    results = run_tasks(calls, desc="measuring rasters")
     digests = dict(zip(image_ids, results[:len(image_ids)], strict=True))
     fractions: dict[str, list[float]] = {image_id: [] for image_id in image_ids}
     for (image_id, _), values in zip(blocks, results[len(image_ids):], strict=True):

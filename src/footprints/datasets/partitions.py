@@ -71,7 +71,7 @@ class ParallelPartitionedDataset(PartitionedDataset):
             kwargs[self._filepath_arg] = self._join_protocol(self._partition_to_path(partition_id))
             jobs.append((kwargs, partition_data))
         save = partial(_save_batch, self._dataset_type, self._save_lazily, self._batch_context)
-        map_tasks(save, chunks(jobs, self._batch_size))
+        map_tasks(save, chunks(jobs, self._batch_size), desc=f"saving {len(jobs)} partitions")
         self._invalidate_caches()
 
     @staticmethod
