@@ -124,7 +124,13 @@ def run_tasks(calls: Iterable[Callable[[], Any]], *, resources: dict[str, float]
 
 
 def _call(call: Callable[[], Any]) -> Any:
-    return call()
+    """Run one task on a worker. An ``InputError`` is raised again without its exception chain: the chain
+    may hold GDAL errors that cannot be unpickled, which would reach the caller as a bare ``Exception``."""
+    try:
+        return call()
+    except InputError as err:
+        message = str(err)
+    raise InputError(message)
 
 
 def chunks(items: list[Any], max_size: int) -> list[list[Any]]:
