@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
@@ -74,6 +75,8 @@ def close_client(client) -> None:
 
 def active_client():
     """The run's client, or None: tasks then run in this process."""
+    if "distributed" not in sys.modules:  # no client can exist; importing Dask would cost ~0.5 s for nothing
+        return None
     from distributed import default_client
 
     try:
