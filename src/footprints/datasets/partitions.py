@@ -55,10 +55,10 @@ class ParallelPartitionedDataset(PartitionedDataset):
           path: data/03_primary/instance_masks
           filename_suffix: .npz
           dataset: footprints.datasets.masks.InstanceMasksDataset
-          batch_size: 64
+          batch_size: 32
     """
 
-    def __init__(self, *, batch_size: int = 64, **kwargs: Any) -> None:
+    def __init__(self, *, batch_size: int = 32, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._batch_size = batch_size
 
