@@ -18,7 +18,7 @@ from pyproj import CRS
 
 from footprints.datasets.raster import Raster, RasterSource
 from footprints.errors import InputError
-from footprints.geo import check_tiling, footprint, iter_tiles, reproject
+from footprints.geo import TileSpec, check_tiling, footprint, iter_tiles, reproject
 from footprints.tiling import SOURCE_TAG, WINDOW_TAG, measure_images, read_tile, window_text
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def tile_images(raw_images: dict[str, Callable[[], RasterSource]],
     return tiles, index
 
 
-def _index_image(image_id: str, source: RasterSource, specs: list, fractions: list[float], digest: str,
+def _index_image(image_id: str, source: RasterSource, specs: list[TileSpec], fractions: list[float], digest: str,
                  params: dict[str, Any], working_crs: CRS) -> list[dict[str, Any]]:
     """One index row per tile of an image that holds enough valid pixels."""
     profile = source.profile
