@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import statistics
 import subprocess
@@ -44,6 +45,7 @@ from footprints.pipelines.preprocessing.nodes import tile_images
 from footprints.postprocess.merge_images import merge_images
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would interleave with the table
 TILE, OVERLAP, PIXEL = 512, 64, 0.5
 MERGE = {"iou_threshold": 0.5, "shared_iou_threshold": 0.5, "edge_tolerance_px": 1.5}
 
