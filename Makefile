@@ -36,6 +36,7 @@ benchmark: install
 	$(BIN)/python benchmarks/tiling.py
 	$(BIN)/python benchmarks/merge.py
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/dask_scaling.py
 
 clean:
 	rm -rf data/02_intermediate data/03_primary data/04_feature data/05_model_input data/06_models \

@@ -8,6 +8,7 @@ Pixel coordinates follow rasterio: (col, row) = (x, y), origin at the top-left c
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,14 @@ class TileGrid:
 def tile_id(image_id: str, row_off: int, col_off: int) -> str:
     """Stable, sortable tile name that says where the tile lies in its image."""
     return f"{image_id}_r{row_off:05d}_c{col_off:05d}"
+
+
+def image_of_tile(tile: str) -> str:
+    """The image id inside a tile id made by ``tile_id`` (so work can be grouped by image unread)."""
+    image, sep, _ = tile.rpartition("_r")
+    if not sep or not re.fullmatch(r"\d{5,}_c\d{5,}", _):
+        raise InputError(f"tile id {tile!r} is not <image>_rNNNNN_cNNNNN; re-run the preprocessing pipeline")
+    return image
 
 
 def check_tiling(tile_size: int, overlap: int) -> None:

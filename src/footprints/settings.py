@@ -1,11 +1,11 @@
-"""Project settings: configuration layout, the project's hooks, and kedro-mlflow's hook set up only for
+"""Project settings: configuration layout, the project's hooks (the Dask client among them), and kedro-mlflow's hook set up only for
 tracked pipelines."""
 
 import os
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
 
-from footprints.hooks import MlflowRunDescription, ProjectChecks, TrackedRunsMlflowHook
+from footprints.hooks import DaskHook, MlflowRunDescription, ProjectChecks, TrackedRunsMlflowHook
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
@@ -35,8 +35,10 @@ CONFIG_LOADER_ARGS = {
     "config_patterns": {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "credentials": ["credentials*", "credentials*/**"],
+        "dask": ["dask*", "dask*/**"],
     },
 }
+
 
 # MLflow 3 refuses the ./mlruns file store that kedro-mlflow falls back to; default to a local SQLite store
 # in the project folder, while an MLFLOW_TRACKING_URI set by the user (a remote server) still wins.
@@ -50,4 +52,5 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
 # ProjectChecks (run lock, parameter checks, damaged MLflow store, temp files of killed runs) is registered
 # last, so pluggy calls it first.
-HOOKS = (TrackedRunsMlflowHook(), MlflowRunDescription(), ProjectChecks())
+# DaskHook owns the run's Dask client (conf/<env>/dask.yml), set up like the PySpark starter's SparkSession.
+HOOKS = (TrackedRunsMlflowHook(), MlflowRunDescription(), DaskHook(), ProjectChecks())

@@ -1,6 +1,7 @@
 """Partitioned folders the project can trust: complete-or-absent sets, raster folders of any .tif spelling.
 
-``ManifestPartitionsDataset`` is the writer and reader of every partitioned output (tiles, instance masks,
+``ParallelPartitionedDataset`` computes and saves lazy partitions in batches on the run's Dask cluster (or in
+this process). ``ManifestPartitionsDataset``, built on it, is the writer and reader of every partitioned output (tiles, instance masks,
 tile JSON, per-image outputs). Saving removes the folder's manifest first, writes the members (each
 atomically), and writes the manifest last (atomically), naming every member with its size and mtime.
 Loading gives the members of the manifest only, after checking each is still what was written; a folder
@@ -9,10 +10,13 @@ with members but no manifest is what a killed run leaves, and is refused with on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from collections.abc import Callable
+from copy import deepcopy
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,8 @@ from kedro_datasets._typing import ImagePreview, JSONPreview
 from kedro_datasets.partitions import PartitionedDataset
 
 from footprints.atomic import atomic_path
+from footprints.datasets.raster import keep_open
+from footprints.distributed import chunks, map_tasks
 from footprints.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -40,7 +46,56 @@ def _stamp(path: Path) -> dict[str, int]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-class ManifestPartitionsDataset(PartitionedDataset):
+class ParallelPartitionedDataset(PartitionedDataset):
+    """A ``PartitionedDataset`` whose save computes and writes the partitions in batches on the run's Dask
+    cluster (footprints.distributed), or in this process when there is none.
+
+    A node returns lazy partitions (picklable callables built from paths and small specs); each task calls
+    the callables of one batch of consecutive partitions and saves them through the partition dataset, so
+    pixels are made and written on the worker and never travel. ``batch_size`` bounds the partitions per
+    task (fewer when there are few, so that every worker gets some). Partition datasets must write
+    atomically: a task whose worker dies is run again, rewriting the same files::
+
+        instance_masks:
+          type: footprints.datasets.partitions.ParallelPartitionedDataset
+          path: data/03_primary/instance_masks
+          filename_suffix: .npz
+          dataset: footprints.datasets.masks.InstanceMasksDataset
+          batch_size: 32
+    """
+
+    def __init__(self, *, batch_size: int = 32, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._batch_size = batch_size
+
+    def save(self, data: dict[str, Any]) -> None:
+        if self._overwrite and self._filesystem.exists(self._normalized_path):
+            self._filesystem.rm(self._normalized_path, recursive=True)
+        jobs = []
+        for partition_id, partition_data in sorted(data.items()):
+            kwargs = deepcopy(self._dataset_config)
+            kwargs[self._filepath_arg] = self._join_protocol(self._partition_to_path(partition_id))
+            jobs.append((kwargs, partition_data))
+        save = partial(_save_batch, self._dataset_type, self._save_lazily, self._batch_context)
+        map_tasks(save, chunks(jobs, self._batch_size), desc=f"saving {len(jobs)} partitions")
+        self._invalidate_caches()
+
+    @staticmethod
+    def _batch_context() -> contextlib.AbstractContextManager:
+        """Entered around each batch on its worker (resources shared by the batch's partitions)."""
+        return contextlib.nullcontext()
+
+
+def _save_batch(dataset_type: type, save_lazily: bool, context: Callable[[], contextlib.AbstractContextManager],
+                jobs: list[tuple[dict[str, Any], Any]]) -> int:
+    """One task: make and save each partition of a batch (on a Dask worker, or in-process)."""
+    with context():
+        for kwargs, data in jobs:
+            dataset_type(**kwargs).save(data() if callable(data) and save_lazily else data)
+    return len(jobs)
+
+
+class ManifestPartitionsDataset(ParallelPartitionedDataset):
     """A ``PartitionedDataset`` (local folder) whose set of partitions is complete or absent.
 
     ``incremental: true`` is for outputs a node only adds to (tiles and tile predictions that a re-run does
@@ -119,7 +174,8 @@ class ManifestPartitionsDataset(PartitionedDataset):
                              f"{self.folder} and run the pipeline that writes it again") from None
 
     def save(self, data: dict[str, Any]) -> None:
-        """Manifest out, members in (each atomically), manifest back last: a killed save leaves no set."""
+        """Manifest out, members in (each atomically, in parallel batches), manifest back last: a killed save
+        leaves no set."""
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_temp_files(self.folder)
         self.manifest_path.unlink(missing_ok=True)
@@ -213,7 +269,12 @@ def _first_partition(partitions: PartitionedDataset) -> Any:
 
 
 class TileImagesDataset(ManifestPartitionsDataset):
-    """A folder of tile GeoTIFFs; kedro-viz shows the first tile as an image."""
+    """A folder of tile GeoTIFFs written in parallel batches, each batch opening its source raster once
+    (``keep_open``); kedro-viz shows the first tile as an image."""
+
+    @staticmethod
+    def _batch_context() -> contextlib.AbstractContextManager:
+        return keep_open()
 
     def preview(self) -> ImagePreview:
         return _first_partition(self).preview()

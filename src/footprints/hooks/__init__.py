@@ -1,7 +1,8 @@
 """Project hooks, registered in ``settings.py``: one module per concern."""
 
+from footprints.hooks.dask_client import DaskHook
 from footprints.hooks.mlflow_tracking import TrackedRunsMlflowHook
 from footprints.hooks.project_checks import ProjectChecks
 from footprints.hooks.run_description import MlflowRunDescription
 
-__all__ = ["MlflowRunDescription", "ProjectChecks", "TrackedRunsMlflowHook"]
+__all__ = ["DaskHook", "MlflowRunDescription", "ProjectChecks", "TrackedRunsMlflowHook"]

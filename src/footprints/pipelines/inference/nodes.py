@@ -22,8 +22,9 @@ import pandas as pd
 from footprints.datasets.raster import Raster, RasterSource
 from footprints.geo import WGS84, TileGrid
 from footprints.model.weights import ModelWeights
-from footprints.postprocess.buildings import building_schema, image_buildings, polygon_parts_count
+from footprints.postprocess.buildings import building_schema, polygon_parts_count
 from footprints.postprocess.challenge import challenge_table
+from footprints.postprocess.merge_images import merge_images
 from footprints.postprocess.tile_polygons import tile_prediction
 from footprints.prefetch import prefetch
 from footprints.tile_data import NODATA, check_model_bands, image_shapes, tile_pixels
@@ -115,21 +116,20 @@ def _already_predicted(load: Callable[[], dict] | None, key: str) -> bool:
 
 
 def merge_tile_predictions(tile_predictions: dict[str, Callable[[], dict[str, Any]]], predicted_tiles: list[str],
-                           tile_index: gpd.GeoDataFrame, raw_images: dict[str, Callable[[], RasterSource]],
-                           mlflow_run: dict[str, Any], params: dict[str, Any]) -> tuple[dict, dict, dict, gpd.GeoDataFrame]:
+                           raw_images: dict[str, Callable[[], RasterSource]], mlflow_run: dict[str, Any],
+                           params: dict[str, Any]) -> tuple[dict, dict, dict, gpd.GeoDataFrame]:
     """Merge each image's tile detections into buildings; return the GeoPackage (image CRS), GeoJSON (WGS84)
     and CSV partitions per image and one predictions table for all images (WGS84, tile ids and MLflow run
     id on each row).
 
-    Only this run's tiles count (the folder may hold documents of other tiles from earlier runs), and one
-    image's documents are in memory at a time.
+    Only this run's tiles count (the folder may hold documents of other tiles from earlier runs). Each image is
+    one task (on the run's Dask cluster when there is one) that reads only its own documents.
     """
-    chosen = tile_index[tile_index.tile_id.isin(set(predicted_tiles))]
     gpkg, geojson, csv, table = {}, {}, {}, []
-    for image_id, rows in chosen.groupby("image_id", sort=True):
-        buildings = image_buildings([tile_predictions[t]() for t in sorted(rows.tile_id)], params["merge"])
-        log.info("%s: %d buildings after merging across tiles (%d in several parts: the CSV keeps the largest)",
-                 image_id, len(buildings), polygon_parts_count(buildings))
+    for image_id, (buildings, n_detections) in merge_images(tile_predictions, predicted_tiles,
+                                                             params["merge"]).items():
+        log.info("%s: %d tile detections merged into %d buildings (%d in several parts: the CSV keeps the "
+                 "largest)", image_id, n_detections, len(buildings), polygon_parts_count(buildings))
         gpkg[image_id], geojson[image_id] = buildings, buildings.to_crs(WGS84)
         csv[image_id] = challenge_table(buildings, raw_images[image_id]().profile["transform"])
         table.append(geojson[image_id].assign(image_id=image_id, run_id=mlflow_run["run_id"]))

@@ -23,8 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=merge_tile_predictions,
-                inputs=["tile_predictions", "predicted_tiles", "tiles_to_predict", "raw_images", "mlflow_run",
-                        "params:inference"],
+                inputs=["tile_predictions", "predicted_tiles", "raw_images", "mlflow_run", "params:inference"],
                 outputs=["buildings_gpkg", "buildings_geojson", "challenge_csv", "predictions_table"],
                 name="merge_buildings_across_tiles",
             ),

@@ -14,9 +14,10 @@ import pandas as pd
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.spatial_table import SpatialTable
 from footprints.errors import InputError
-from footprints.geo import WGS84, TileGrid, rasterize_instances, reproject
+from footprints.geo import WGS84, TileGrid
 from footprints.labels import cleaning
 from footprints.model.split import split_train_val
+from footprints.rasterise import rasterise_tile
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +67,13 @@ def _grid_footprints(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def build_instance_masks(tile_instances: gpd.GeoDataFrame, labelled_tile_index: gpd.GeoDataFrame
                          ) -> dict[str, Callable[[], InstanceMasks]]:
-    """One lazy mask builder per tile (saved one at a time by ``PartitionedDataset``)."""
+    """One lazy, picklable mask builder per tile; ``instance_masks`` runs them in batches on the run's Dask
+    workers (or in this process), shipping each tile's few polygons, not pixels."""
     positions = tile_instances.groupby("tile_id").indices
     empty = np.zeros(0, dtype=int)
     return {row.tile_id: partial(rasterise_tile, tile_instances.iloc[positions.get(row.tile_id, empty)],
                                  TileGrid.from_index_row(row))
             for row in labelled_tile_index.itertuples()}
-
-
-def rasterise_tile(instances: gpd.GeoDataFrame, grid: TileGrid) -> InstanceMasks:
-    """Masks of a tile's instances in the tile's pixel grid; instances too small to cover a pixel drop out."""
-    geoms = reproject(instances.geometry.values, instances.crs or grid.crs, grid.crs)
-    masks = rasterize_instances(geoms, grid.transform, (grid.height, grid.width))
-    keep = masks.any(axis=(1, 2))
-    return InstanceMasks(masks[keep], instances.class_id.to_numpy(dtype=np.int64)[keep],
-                         instances.label_id.to_numpy(dtype=np.int64)[keep])
 
 
 def split_tiles(labelled_tile_index: gpd.GeoDataFrame, params: dict[str, Any], quiet: bool = False

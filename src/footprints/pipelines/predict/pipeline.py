@@ -22,8 +22,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(predict_tiles, ["predict_tiles", "predict_tile_index", "predict_model",
                                  "predict_existing_tile_predictions", "mlflow_run", "predict_settings"],
                  ["predict_tile_predictions", "predict_predicted_tiles"], name="predict_new_tiles"),
-            Node(merge_tile_predictions, ["predict_tile_predictions", "predict_predicted_tiles",
-                                          "predict_tile_index", "predict_images", "mlflow_run", "predict_settings"],
+            Node(merge_tile_predictions, ["predict_tile_predictions", "predict_predicted_tiles", "predict_images",
+                                          "mlflow_run", "predict_settings"],
                  ["predict_buildings_gpkg", "predict_buildings_geojson", "predict_challenge_csv",
                   "predict_predictions_table"], name="merge_new_buildings"),
         ]

@@ -1,12 +1,12 @@
 """Nodes of the preprocessing pipeline.
 
-Tiles are returned as lazy callables: ``PartitionedDataset`` calls each one while saving, so a single
-window is in memory at a time and peak memory does not grow with the raster.
+Tiles are returned as lazy, picklable callables: the ``tiles`` dataset (``TileImagesDataset``) calls them in
+batches on the run's Dask workers (or in-process), so pixels are read, compressed and written where the
+task runs and peak memory does not grow with the raster.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -14,16 +14,14 @@ from functools import partial
 from typing import Any
 
 import geopandas as gpd
-from tqdm.auto import tqdm
-
 from footprints.datasets.raster import Raster, RasterSource
 from footprints.errors import InputError
 from footprints.geo import WGS84, TileSpec, check_tiling, footprint, iter_tiles, metric_crs, reproject
+from footprints.tiling import SOURCE_TAG, WINDOW_TAG, measure_images, read_tile, window_text
 
 log = logging.getLogger(__name__)
 
 # geometry: the part of the tile inside its image (padding excluded), in WGS84.
-SOURCE_TAG, WINDOW_TAG = "FOOTPRINTS_SOURCE_SHA256", "FOOTPRINTS_WINDOW"
 INDEX_COLUMNS = ["tile_id", "image_id", "row_off", "col_off", "width", "height", "transform", "crs",
                  "metric_crs", "valid_fraction", "image_sha256", "geometry"]
 
@@ -51,14 +49,17 @@ def tile_images(raw_images: dict[str, Callable[[], RasterSource]],
     if not raw_images:
         raise InputError("no raw images found: put GeoTIFFs (.tif) in data/01_raw/images")
     sources = {image_id: load() for image_id, load in sorted(raw_images.items())}
+    specs = {image_id: list(iter_tiles(image_id, s.profile["width"], s.profile["height"], s.profile["transform"],
+                                       tile_size, overlap)) for image_id, s in sources.items()}
+    digests, fractions = measure_images(sources, specs)
     tiles: dict[str, Callable[[], Raster]] = {}
     rows = []
     for image_id, source in sources.items():
-        image_rows = _index_image(image_id, source, params)
+        image_rows = _index_image(image_id, source, specs[image_id], fractions[image_id], digests[image_id],
+                                  params)
         rows.extend(image_rows)
         tiles.update({row["tile_id"]: partial(read_tile, source, row["spec"], row["image_sha256"])
                       for row in image_rows if not _already_written(existing_tiles, row)})
-    tiles = _with_progress(tiles, "writing tiles")
     if not rows:  # keeping nothing of a non-empty input is a setting or a file to fix, not a result
         raise InputError(f"none of the {len(sources)} raw images gave a tile with "
                          f"{params['min_valid_fraction']:.0%} valid pixels; check their nodata value, or lower "
@@ -70,17 +71,14 @@ def tile_images(raw_images: dict[str, Callable[[], RasterSource]],
     return tiles, index
 
 
-def _index_image(image_id: str, source: RasterSource, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _index_image(image_id: str, source: RasterSource, specs: list[TileSpec], fractions: list[float], digest: str,
+                 params: dict[str, Any]) -> list[dict[str, Any]]:
     """One index row per tile of an image that holds enough valid pixels."""
     profile = source.profile
-    specs = list(iter_tiles(image_id, profile["width"], profile["height"], profile["transform"],
-                            params["tile_size"], params["overlap"]))
-    digest = file_sha256(source)
     image_area = footprint(profile["transform"], profile["width"], profile["height"])
     metric = metric_crs(profile["crs"], image_area.bounds).to_string()
     rows = []
-    for spec in tqdm(specs, desc=f"indexing {image_id}", unit="tile", leave=False):
-        valid = source.valid_fraction(spec.window)
+    for spec, valid in zip(specs, fractions, strict=True):
         if valid < params["min_valid_fraction"]:
             continue
         shape = footprint(spec.transform, spec.size, spec.size).intersection(image_area)
@@ -95,46 +93,9 @@ def _index_image(image_id: str, source: RasterSource, params: dict[str, Any]) ->
     return rows
 
 
-def read_tile(source: RasterSource, spec: TileSpec, digest: str) -> Raster:
-    """Pixels of one tile, padded with nodata past the image edge, with the tile's own transform.
-
-    The tile records the content hash of its raster and its window, so a re-run can trust it.
-    """
-    raster = source.read(spec.window)
-    raster.profile["tags"] = {SOURCE_TAG: digest, WINDOW_TAG: _window_text(spec)}
-    return raster
-
-
-def _with_progress(tiles: dict[str, Callable[[], Raster]], desc: str) -> dict[str, Callable[[], Raster]]:
-    """One progress bar advanced as ``PartitionedDataset`` reads and writes the tiles, after the node."""
-    bar = tqdm(total=len(tiles), desc=desc, unit="tile", disable=not tiles)
-    return {tile_id: partial(_advance, bar, read) for tile_id, read in tiles.items()}
-
-
-def _advance(bar: tqdm, read: Callable[[], Raster]) -> Raster:
-    raster = read()
-    bar.update(1)
-    if bar.n == bar.total:
-        bar.close()
-    return raster
-
-
-def _window_text(spec: TileSpec) -> str:
-    return f"{spec.col_off},{spec.row_off},{spec.size}"
-
-
 def _already_written(existing_tiles: dict[str, Callable[[], RasterSource]], row: dict[str, Any]) -> bool:
     """A tile on disk is reused only if it came from the same raster content and the same window."""
     if row["tile_id"] not in existing_tiles:
         return False
     tags = existing_tiles[row["tile_id"]]().profile.get("tags", {})
-    return tags.get(SOURCE_TAG) == row["image_sha256"] and tags.get(WINDOW_TAG) == _window_text(row["spec"])
-
-
-def file_sha256(source: RasterSource, chunk: int = 1 << 22) -> str:
-    """Content hash of a raster file, kept in the tile index so unchanged images can be recognised."""
-    digest = hashlib.sha256()
-    with open(source.path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+    return tags.get(SOURCE_TAG) == row["image_sha256"] and tags.get(WINDOW_TAG) == window_text(row["spec"])
