@@ -4,6 +4,11 @@ import os
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
 
+from footprints.quiet import rich_logging_on_terminals, silence_known_warnings
+
+silence_known_warnings()
+rich_logging_on_terminals()
+
 
 class ProjectConfigLoader(OmegaConfigLoader):
     """Kedro's loader, except that credentials in ``conf/local`` count in every environment.

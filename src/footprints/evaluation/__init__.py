@@ -20,7 +20,7 @@ from footprints.evaluation.plots import (
     threshold_f1_curve,
     tile_gallery,
 )
-from footprints.evaluation.report import markdown_report
+from footprints.evaluation.report import flat_metrics, markdown_report
 
 __all__ = [
     "ALL_BUILDINGS",
@@ -28,6 +28,7 @@ __all__ = [
     "border_breakdown",
     "class_scores_bars",
     "crosses_border",
+    "flat_metrics",
     "interior_borders",
     "loss_curves",
     "map_overlay",

@@ -20,8 +20,8 @@ from footprints.classes import CLASS_NAMES
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster, RasterSource, stretch
 from footprints.datasets.spatial_table import SpatialTable
-from footprints.evaluation import (border_breakdown, class_scores_bars, loss_curves, map_overlay, markdown_report,
-                                   mask_map, per_class_scores, threshold_f1_curve, tile_gallery)
+from footprints.evaluation import (border_breakdown, class_scores_bars, flat_metrics, loss_curves, map_overlay,
+                                   markdown_report, mask_map, per_class_scores, threshold_f1_curve, tile_gallery)
 from footprints.geo import TileGrid, map_to_pixel, rasterize_instances, reproject
 
 EVALUATED_SPLIT = "val"
@@ -124,14 +124,16 @@ def plot_map_overlay(raw_images: dict[str, Callable[[], RasterSource]], frames: 
     return map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"], tiles)
 
 
-def write_report(mlflow_run: dict[str, Any], building_scores: pd.DataFrame, border: dict, mask_ap: dict[str, float],
-                 params: dict[str, Any]) -> tuple[str, dict[str, list[dict[str, float]]]]:
-    """The Markdown report and the flat metrics MLflow logs next to the training metrics."""
+def write_report(mlflow_run: dict[str, Any], building_scores: pd.DataFrame, border: dict,
+                 mask_ap: dict[str, float | None], params: dict[str, Any]
+                 ) -> tuple[str, dict[str, list[dict[str, float]]]]:
+    """The Markdown report and the flat metrics MLflow logs next to the training metrics.
+
+    MLflow metrics must be numbers, so undefined ones (n/a) are left out of the run; the report lists them.
+    """
     building_scores = building_scores.set_index("class_name")
+    metrics = flat_metrics(building_scores, border, mask_ap)
+    unlogged = [name for name, value in metrics.items() if value is None]
     report = markdown_report(mlflow_run["run_id"] or "(no MLflow run)", building_scores, border, mask_ap,
-                             [f"plots/{name}" for name in PLOT_FILES], params)
-    metrics = {f"{rate}_{name}": value for name, row in building_scores.iterrows()
-               for rate, value in row.items() if rate in ("precision", "recall", "f1")}
-    metrics |= {f"f1_{group}": values["f1"] for group, values in border.items() if "f1" in values}
-    metrics |= {f"mask_{key}": value for key, value in mask_ap.items()}
-    return report, {k: [{"step": 0, "value": float(v)}] for k, v in metrics.items() if pd.notna(v)}
+                             [f"plots/{name}" for name in PLOT_FILES], params, unlogged_metrics=unlogged)
+    return report, {k: [{"step": 0, "value": v}] for k, v in metrics.items() if v is not None}
