@@ -20,8 +20,9 @@ from footprints.classes import CLASS_NAMES
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster, RasterSource, stretch
 from footprints.datasets.spatial_table import SpatialTable
-from footprints.evaluation import (border_breakdown, class_scores_bars, flat_metrics, loss_curves, map_overlay,
-                                   markdown_report, mask_map, per_class_scores, threshold_f1_curve, tile_gallery)
+from footprints.evaluation import (GalleryItem, border_breakdown, class_scores_bars, flat_metrics, gallery_tiles,
+                                   loss_curves, map_overlay, markdown_report, mask_map, per_class_scores,
+                                   threshold_f1_curve, tile_gallery)
 from footprints.geo import TileGrid, map_to_pixel, rasterize_instances, reproject
 
 EVALUATED_SPLIT = "val"
@@ -74,13 +75,18 @@ def _mask_pair(doc: dict[str, Any], truth: InstanceMasks, grid: TileGrid) -> tup
     return pred, {"masks": truth.masks.astype(bool), "labels": truth.class_ids}
 
 
-def plot_loss_curves(training_history: pd.DataFrame) -> Figure:
-    """Train and validation curves of every Mask R-CNN loss term."""
+def plot_loss_curves(training_history: pd.DataFrame, labelled_tile_index: gpd.GeoDataFrame,
+                     tile_split: pd.DataFrame) -> Figure:
+    """Train and validation curves of every Mask R-CNN loss term, titled with what training saw."""
     terms = [c for c in training_history.columns if c.startswith("loss")]
     train = training_history[["epoch", *terms]].assign(split="train")
     val_terms = {f"val_{t}": t for t in terms if f"val_{t}" in training_history}
     val = training_history[["epoch", *val_terms]].rename(columns=val_terms).assign(split="val")
-    return loss_curves(pd.concat([train, val], ignore_index=True))
+    train_tiles = labelled_tile_index[labelled_tile_index.tile_id.isin(
+        tile_split.tile_id[tile_split.split == "train"])]
+    trained_on = (f"{len(train_tiles)} training tiles, {int(train_tiles.n_instances.sum())} building instances "
+                  "(a building in a tile overlap counts in each tile)")
+    return loss_curves(pd.concat([train, val], ignore_index=True), trained_on)
 
 
 def plot_class_scores(building_scores: pd.DataFrame) -> Figure:
@@ -94,34 +100,41 @@ def plot_threshold_f1(frames: dict[str, gpd.GeoDataFrame], params: dict[str, Any
 def plot_tile_gallery(tiles: dict[str, Callable[[], Raster]], tile_predictions: dict[str, Callable[[], dict]],
                       frames: dict[str, gpd.GeoDataFrame], tile_index: gpd.GeoDataFrame,
                       params: dict[str, Any]) -> Figure:
-    """The validation tiles with the most truth buildings, truth and predictions drawn over the pixels."""
+    """The mostly-image validation tiles with the most truth buildings, truth and predictions over the pixels."""
     truth = frames["truth"]
-    rows = frames["tiles"].assign(n=lambda f: [int(truth.intersects(g).sum()) for g in f.geometry])
-    rows = rows.sort_values(["n", "tile_id"], ascending=[False, True]).head(params["gallery_tiles"])
-    return tile_gallery([_gallery_item(tiles[r.tile_id](), tile_predictions.get(r.tile_id), truth,
-                                       TileGrid.from_index_row(r), tile_index.crs) for r in rows.itertuples()])
+    rows = gallery_tiles(frames["tiles"], truth, params["gallery_tiles"], params["gallery_min_valid_fraction"])
+    return tile_gallery([_gallery_item(tiles[r.tile_id](), tile_predictions.get(r.tile_id),
+                                       truth[truth.intersects(r.geometry)], TileGrid.from_index_row(r),
+                                       tile_index.crs) for r in rows.itertuples()])
 
 
 def _gallery_item(raster: Raster, load_doc: Callable[[], dict] | None, truth: gpd.GeoDataFrame, grid: TileGrid,
-                  working_crs) -> tuple:
+                  working_crs) -> GalleryItem:
+    """One panel: the tile's pixels (valid ones marked), the truth touching it and its own detections."""
     doc = load_doc() if load_doc else {"instances": []}
     truth_geoms = reproject(truth.geometry.values, working_crs, grid.crs)
     pred = [(map_to_pixel(shape(i["geometry"]), grid.transform), i["score"]) for i in doc["instances"]]
     bands = raster.array[:3] if raster.array.shape[0] >= 3 else raster.array[:1].repeat(3, axis=0)
-    return stretch(bands, raster.mask), [map_to_pixel(g, grid.transform) for g in truth_geoms], pred
+    valid = None if raster.mask is None else raster.mask > 0
+    return GalleryItem(stretch(bands, raster.mask), [map_to_pixel(g, grid.transform) for g in truth_geoms], pred,
+                       valid, grid.tile_id)
 
 
 def plot_map_overlay(raw_images: dict[str, Callable[[], RasterSource]], frames: dict[str, gpd.GeoDataFrame],
                      tile_index: gpd.GeoDataFrame) -> Figure:
-    """The first evaluated raw image with truth, merged predictions and the tile grid, in map coordinates."""
+    """The first evaluated raw image with truth, merged predictions, the tile grid and the validation area,
+    in the image's CRS."""
     image_id = frames["tiles"].image_id.min() if len(frames["tiles"]) else min(raw_images)
     source = raw_images[image_id]()
     raster = source.read_overview(max_size=1024)
     left, bottom, right, top = raster.profile["bounds"]
     to_image = {k: frames[k].to_crs(source.profile["crs"]) for k in ("truth", "pred")}
     tiles = tile_index[tile_index.image_id == image_id].to_crs(source.profile["crs"])
+    val_tiles = frames["tiles"][frames["tiles"].image_id == image_id].to_crs(source.profile["crs"])
+    area = val_tiles.geometry.union_all() if len(val_tiles) else None
     bands = raster.array[:3] if raster.array.shape[0] >= 3 else raster.array[:1].repeat(3, axis=0)
-    return map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"], tiles)
+    return map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"], tiles,
+                       area)
 
 
 def write_report(mlflow_run: dict[str, Any], building_scores: pd.DataFrame, border: dict,

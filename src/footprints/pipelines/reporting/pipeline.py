@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["building_scores", "border_breakdown"], name="score_buildings_in_map_coordinates"),
             Node(score_masks, ["tile_predictions", "instance_masks", "tile_index", "tile_split"],
                  "mask_ap", name="score_masks_coco_ap"),
-            Node(plot_loss_curves, "training_history", "loss_curves_plot", name="plot_loss_curves"),
+            Node(plot_loss_curves, ["training_history", "labelled_tile_index", "tile_split"], "loss_curves_plot", name="plot_loss_curves"),
             Node(plot_class_scores, "building_scores", "class_scores_plot", name="plot_class_scores"),
             Node(plot_threshold_f1, ["evaluation_frames", "params:reporting"], "threshold_f1_plot",
                  name="plot_f1_against_score_threshold"),
