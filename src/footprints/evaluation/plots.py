@@ -166,6 +166,7 @@ def map_overlay(rgb: np.ndarray, extent: tuple[float, float, float, float], trut
     x_label, y_label = _axis_labels(tiles.crs)
     ax.set(xlim=extent[:2], ylim=extent[2:], xlabel=x_label, ylabel=y_label,
            title=_on_buildings(len(truth), len(pred)))
+    ax.ticklabel_format(useOffset=False, style="plain")  # whole map coordinates, no "+9.366e6" offset
     ax.legend(handles=handles, loc="upper right", facecolor="0.6")
     return fig
 
