@@ -35,8 +35,8 @@ def synthetic(scale: int, seed: int = 0) -> tuple[gpd.GeoDataFrame, gpd.GeoDataF
     x, y = np.meshgrid(np.arange(side) * stride, np.arange(side) * stride)
     x, y = x.ravel() + 500000.0, y.ravel() + 9300000.0
     rng = np.random.default_rng(seed)
-    tiles = gpd.GeoDataFrame({"tile_id": [f"t{i:06d}" for i in range(len(x))], "valid_fraction": rng.random(len(x))},
-                             geometry=shapely.box(x, y, x + TILE_M, y + TILE_M), crs=CRS)
+    tiles = gpd.GeoDataFrame({"tile_id": [f"t{i:06d}" for i in range(len(x))],
+                              "valid_fraction": rng.random(len(x))}, geometry=shapely.box(x, y, x + TILE_M, y + TILE_M), crs=CRS)
     n = BUILDINGS_1X * scale
     bx = rng.uniform(x.min(), x.max() + TILE_M, n)
     by = rng.uniform(y.min(), y.max() + TILE_M, n)
@@ -47,7 +47,8 @@ def synthetic(scale: int, seed: int = 0) -> tuple[gpd.GeoDataFrame, gpd.GeoDataF
 
 
 def reference(tiles: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> np.ndarray:
-    tile_pos, _ = shapely.STRtree(buildings.geometry.values).query(tiles.geometry.values, predicate="intersects")
+    tree = shapely.STRtree(buildings.geometry.values)
+    tile_pos, _ = tree.query(tiles.geometry.values, predicate="intersects")
     return np.bincount(tile_pos, minlength=len(tiles))
 
 
@@ -67,7 +68,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="interleaved runs per candidate (median taken)")
     parser.add_argument("--no-old", action="store_true", help="skip the one timing of the old per-tile scan")
     args = parser.parse_args()
-    print(f"{'data':>4} {'tiles':>7} {'buildings':>9} {'reference s':>12} {'gallery_tiles s':>16} {'ratio':>6}")
+    print(f"{'data':>4} {'tiles':>7} {'buildings':>9} {'reference s':>12} {'gallery_tiles s':>16} "
+          f"{'ratio':>6}")
     for scale in (1, 4):
         tiles, buildings = synthetic(scale)
         ref_times, ours_times = [], []
@@ -82,7 +84,8 @@ def main() -> None:
             raise SystemExit(f"{scale}x: gallery_tiles chose {chosen.tile_id.tolist()}, "
                              f"the reference counts give {expected.tile_id.tolist()}")
         ref, ours = statistics.median(ref_times), statistics.median(ours_times)
-        print(f"{scale:>3}x {len(tiles):>7} {len(buildings):>9} {ref:>12.4f} {ours:>16.4f} {ours / ref:>6.2f}")
+        print(f"{scale:>3}x {len(tiles):>7} {len(buildings):>9} {ref:>12.4f} {ours:>16.4f} "
+              f"{ours / ref:>6.2f}")
         if scale == 1 and not args.no_old:
             t_old, old_counts = timed(old_scan, tiles, buildings)
             assert (old_counts == counts).all(), "the old scan and the STRtree query disagree"

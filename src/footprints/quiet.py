@@ -61,6 +61,6 @@ def rich_logging_on_terminals() -> None:
     """
     from kedro.framework.project import LOGGING
 
-    handlers = LOGGING.data.get("handlers", {})
-    if sys.stdout.isatty() and "rich" in handlers and LOGGING.data.get("root", {}).get("handlers") != ["rich"]:
-        LOGGING.configure({**LOGGING.data, "root": {**LOGGING.data.get("root", {}), "handlers": ["rich"]}})
+    root = LOGGING.data.get("root", {})
+    if sys.stdout.isatty() and "rich" in LOGGING.data.get("handlers", {}) and root.get("handlers") != ["rich"]:
+        LOGGING.configure({**LOGGING.data, "root": {**root, "handlers": ["rich"]}})

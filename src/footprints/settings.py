@@ -45,7 +45,7 @@ CONFIG_LOADER_ARGS = {
 # MLflow 3 refuses the ./mlruns file store that kedro-mlflow falls back to; default to a local SQLite store
 # in the project folder, while an MLFLOW_TRACKING_URI set by the user (a remote server) still wins. The path
 # is absolute: a notebook's kernel (or `kedro run` started in a subfolder) runs below the project folder.
-os.environ.setdefault("MLFLOW_TRACKING_URI",
-                      f"sqlite:///{((find_kedro_project(Path.cwd()) or Path.cwd()) / 'mlflow.db').as_posix()}")
+_PROJECT = find_kedro_project(Path.cwd()) or Path.cwd()
+os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(_PROJECT / 'mlflow.db').as_posix()}")
 # kedro-telemetry (pulled in by kedro-viz) would try to reach the network: the project opts out.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")

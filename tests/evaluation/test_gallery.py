@@ -10,14 +10,14 @@ TILES = gpd.GeoDataFrame({"tile_id": ["t0", "t1", "t2", "t3"], "valid_fraction":
 
 
 def test_buildings_per_tile_counts_each_building_in_every_tile_it_touches():
-    buildings = truth((square(10, 10), "complete"), (square(95, 10), "complete"), (square(310, 10), "complete"))
+    buildings = truth(*[(square(x, 10), "complete") for x in (10, 95, 310)])
     assert buildings_per_tile(TILES.geometry.values, buildings.geometry.values).tolist() == [2, 1, 0, 1]
     assert buildings_per_tile(TILES.geometry.values, truth().geometry.values).tolist() == [0, 0, 0, 0]
 
 
 def test_gallery_prefers_tiles_that_are_mostly_image_then_most_buildings():
     # t3 has the most buildings but is 90 % padding: it comes after the tiles that are mostly image
-    buildings = truth(*[(square(300 + 15 * i, 10), "complete") for i in range(4)], (square(150, 10), "complete"))
+    buildings = truth(*[(square(x, 10), "complete") for x in (300, 315, 330, 345, 150)])
     chosen = gallery_tiles(TILES, buildings, n=3)
     assert chosen.tile_id.tolist() == ["t1", "t0", "t3"]
     assert chosen.n_truth.tolist() == [1, 0, 4]

@@ -78,7 +78,8 @@ def test_tile_gallery_draws_one_panel_per_tile(tmp_path, n_items, n_each):
     fig = tile_gallery([item, empty, item, item][:n_items])
     check(fig, n_items, tmp_path)
     # n_each truth buildings and as many detections: two per item, none in the empty one
-    assert fig.get_suptitle() == f"{n_items} validation tiles: {n_each} truth buildings, {n_each} tile detections"
+    assert fig.get_suptitle() == (f"{n_items} validation tiles: {n_each} truth buildings, "
+                                  f"{n_each} tile detections")
 
 
 def test_tile_gallery_shows_only_the_valid_pixels_of_an_edge_tile(tmp_path):

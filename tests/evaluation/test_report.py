@@ -31,7 +31,8 @@ def test_report_has_every_section_as_markdown():
 
 def test_counts_read_back_from_csv_print_as_integers(tmp_path):
     # the saved table's mean row has empty counts, so pandas reads every count column back as float
-    t, p = truth((square(0, 0), "complete"), (square(40, 0), "complete")), pred((square(0, 0), "complete", 0.9))
+    t = truth((square(0, 0), "complete"), (square(40, 0), "complete"))
+    p = pred((square(0, 0), "complete", 0.9))
     dataset = CSVTableDataset(filepath=str(tmp_path / "building_scores.csv"))
     dataset.save(per_class_scores(p, t).reset_index())
     table = dataset.load().set_index("class_name")
@@ -48,7 +49,8 @@ def test_undefined_metrics_are_named_in_the_report_and_none_in_the_flat_metrics(
     metrics = flat_metrics(table, border, coco)
     assert metrics["recall_all_buildings"] == 0.0 and metrics["f1_all_buildings"] == 0.0
     unlogged = [name for name, value in metrics.items() if value is None]
-    assert {"precision_all_buildings", "f1_foundation", "f1_crosses_border", "mask_map_foundation"} <= set(unlogged)
+    expected = {"precision_all_buildings", "f1_foundation", "f1_crosses_border", "mask_map_foundation"}
+    assert expected <= set(unlogged)
     assert "f1_within_tile" not in unlogged and "mask_map" not in unlogged
     text = markdown_report("r", table, border, coco, [], {}, unlogged_metrics=unlogged)
     assert "## Metrics in MLflow" in text
