@@ -40,7 +40,12 @@ class DropMessages(logging.Filter):
 
 
 def silence_known_warnings() -> None:
-    """Install the filters of ``KNOWN_WARNINGS`` and drop MLflow's known notes from its log records."""
+    """Install the filters of ``KNOWN_WARNINGS`` and drop MLflow's known notes from its log records.
+
+    Warnings go through logging (``py.warnings``), as Kedro's rich handler arranges too, so the drop
+    filters apply whichever handler ``conf/logging.yml`` names.
+    """
+    logging.captureWarnings(True)
     for category, message, module in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
     for logger, texts in (("py.warnings", MLFLOW_TYPE_HINT_NOTES), ("mlflow.pyfunc", (MLFLOW_PICKLE_NOTE,))):
