@@ -42,10 +42,9 @@ class DropMessages(logging.Filter):
 def silence_known_warnings() -> None:
     """Install the filters of ``KNOWN_WARNINGS`` and drop MLflow's known notes from its log records.
 
-    Warnings go through logging (``py.warnings``), as Kedro's rich handler arranges too, so the drop
-    filters apply whichever handler ``conf/logging.yml`` names.
+    The type-hint notes are dropped only where warnings go through logging (``logging.captureWarnings``,
+    which ``settings.py`` turns on and Kedro's rich handler turns on too).
     """
-    logging.captureWarnings(True)
     for category, message, module in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
     for logger, texts in (("py.warnings", MLFLOW_TYPE_HINT_NOTES), ("mlflow.pyfunc", (MLFLOW_PICKLE_NOTE,))):

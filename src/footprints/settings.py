@@ -1,5 +1,6 @@
 """Project settings: configuration layout and the hooks kedro-mlflow brings in by itself."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from kedro.utils import find_kedro_project
 
 from footprints.quiet import rich_logging_on_terminals, silence_known_warnings
 
+logging.captureWarnings(True)  # warnings become log records (py.warnings), whichever handler logs them
 silence_known_warnings()
 rich_logging_on_terminals()
 
