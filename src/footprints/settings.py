@@ -2,6 +2,7 @@
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
@@ -49,5 +50,8 @@ CONFIG_LOADER_ARGS = {
 # is absolute: a notebook's kernel (or `kedro run` started in a subfolder) runs below the project folder.
 _PROJECT = find_kedro_project(Path.cwd()) or Path.cwd()
 os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(_PROJECT / 'mlflow.db').as_posix()}")
+# MLflow's artifact progress bar is one long carriage-return line in a log file or CI log: only on a terminal.
+if not sys.stderr.isatty():
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # kedro-telemetry (pulled in by kedro-viz) would try to reach the network: the project opts out.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
