@@ -1,9 +1,19 @@
 """Project settings: configuration layout, the project's hooks (the Dask client among them), and kedro-mlflow's hook set up only for
 tracked pipelines."""
 
+import logging
 import os
+import sys
+from pathlib import Path
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
+from kedro.utils import find_kedro_project
+
+from footprints.quiet import rich_logging_on_terminals, silence_known_warnings
+
+logging.captureWarnings(True)  # warnings become log records (py.warnings), whichever handler logs them
+silence_known_warnings()
+rich_logging_on_terminals()
 
 from footprints.hooks import DaskHook, MlflowRunDescription, ProjectChecks, TrackedRunsMlflowHook
 
@@ -41,8 +51,13 @@ CONFIG_LOADER_ARGS = {
 
 
 # MLflow 3 refuses the ./mlruns file store that kedro-mlflow falls back to; default to a local SQLite store
-# in the project folder, while an MLFLOW_TRACKING_URI set by the user (a remote server) still wins.
-os.environ.setdefault("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+# in the project folder, while an MLFLOW_TRACKING_URI set by the user (a remote server) still wins. The path
+# is absolute: a notebook's kernel (or `kedro run` started in a subfolder) runs below the project folder.
+_PROJECT = find_kedro_project(Path.cwd()) or Path.cwd()
+os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(_PROJECT / 'mlflow.db').as_posix()}")
+# MLflow's artifact progress bar is one long carriage-return line in a log file or CI log: only on a terminal.
+if not sys.stderr.isatty():
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # kedro-telemetry (pulled in by kedro-viz) would try to reach the network: the project opts out.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 

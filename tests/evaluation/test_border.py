@@ -1,3 +1,5 @@
+import math
+
 import geopandas as gpd
 import pytest
 
@@ -65,4 +67,6 @@ def test_merge_summary_counts_detections_folded_together():
 
 def test_empty_frames_give_empty_groups():
     result = border_breakdown(pred(), truth(), TILES)
-    assert result["crosses_border"]["f1"] == result["within_tile"]["f1"] == 1.0
+    for group in ("crosses_border", "within_tile"):
+        assert [result[group][k] for k in ("n_truth", "n_pred", "tp")] == [0, 0, 0]
+        assert all(math.isnan(result[group][rate]) for rate in ("precision", "recall", "f1"))

@@ -53,24 +53,30 @@ def test_right_shape_wrong_class_is_fp_and_fn_but_tp_for_all_buildings():
     assert table.loc["complete", ["tp", "fp", "fn"]].tolist() == [0, 0, 1]
     assert table.loc["incomplete", ["tp", "fp", "fn"]].tolist() == [0, 1, 0]
     assert table.loc["all_buildings", ["tp", "fp", "fn", "f1"]].tolist() == [1, 0, 0, 1.0]
-    # foundation occurs nowhere, so the mean runs over complete (P=1, R=0) and incomplete (P=0, R=1)
-    assert table.loc["foundation", "f1"] == 1.0
-    assert table.loc["mean_over_classes", ["precision", "recall", "f1"]].tolist() == [0.5, 0.5, 0.0]
+    # foundation occurs nowhere: no rate; complete has no prediction (P n/a, R=0), incomplete no truth
+    # (P=0, R n/a), so each mean runs over the classes where that rate exists
+    assert table.loc["foundation", ["precision", "recall", "f1"]].isna().all()
+    assert table.loc["complete", ["precision", "recall", "f1"]].tolist()[1:] == [0.0, 0.0]
+    assert math.isnan(table.loc["complete", "precision"])
+    assert table.loc["mean_over_classes", ["precision", "recall", "f1"]].tolist() == [0.0, 0.0, 0.0]
     assert table.loc["mean_over_classes", ["tp", "fp", "fn"]].isna().all()
 
 
+NAN = math.nan
+
+
 @pytest.mark.parametrize(("n_pred", "n_truth", "expected"), [
-    (0, 0, (1.0, 1.0, 1.0)),
-    (0, 2, (1.0, 0.0, 0.0)),
-    (2, 0, (0.0, 1.0, 0.0)),
+    (0, 0, (NAN, NAN, NAN)),  # nothing to find and nothing found: undefined, not perfect
+    (0, 2, (NAN, 0.0, 0.0)),  # no predictions: precision undefined, every building missed
+    (2, 0, (0.0, NAN, 0.0)),
 ])
-def test_empty_sides_follow_the_documented_convention(n_pred, n_truth, expected):
+def test_empty_sides_leave_rates_undefined(n_pred, n_truth, expected):
     p = pred(*[(square(20 * i, 0), "complete", 0.9) for i in range(n_pred)])
     t = truth(*[(square(20 * i, 50), "complete") for i in range(n_truth)])
     result = scores(p, t)
-    assert (result["precision"], result["recall"], result["f1"]) == expected
+    assert [result[k] for k in ("precision", "recall", "f1")] == pytest.approx(expected, nan_ok=True)
     assert (result["fp"], result["fn"]) == (n_pred, n_truth)
-    assert per_class_scores(p, t).loc["mean_over_classes", "f1"] == expected[2]
+    assert per_class_scores(p, t).loc["mean_over_classes", "f1"] == pytest.approx(expected[2], nan_ok=True)
 
 
 def test_multipolygons_are_matched_by_their_total_area():
@@ -89,5 +95,6 @@ def test_threshold_scores_drop_low_score_predictions_without_rematching():
     assert curve.loc[("all_buildings", 0.0), "f1"] == 1.0
     assert curve.loc[("complete", 0.5), ["tp", "precision", "recall"]].tolist() == [1, 1.0, 0.5]
     above_all = curve.loc[("complete", 0.95)]
-    assert above_all[["n_pred", "precision", "recall", "f1"]].tolist() == [0, 1.0, 0.0, 0.0]
+    assert above_all[["n_pred", "recall", "f1"]].tolist() == [0, 0.0, 0.0]
+    assert math.isnan(above_all["precision"])
     assert math.isclose(curve.loc[("complete", 0.5), "f1"], 2 / 3)

@@ -31,7 +31,10 @@ class _FileDataset(AbstractDataset):
 
 
 class JSONDocumentDataset(_FileDataset):
-    """One JSON document (e.g. a tile's predictions), written atomically.
+    """One JSON document (e.g. a tile's predictions or a metrics summary), written atomically as strict JSON.
+
+    An undefined metric (NaN, infinity) is written as ``null``: Python's ``json`` would write the bare
+    ``NaN`` token, which RFC 8259 forbids and strict parsers (browsers, jq, other languages) reject.
 
     Example catalog entry::
 
@@ -49,23 +52,34 @@ class JSONDocumentDataset(_FileDataset):
     def save(self, data: Any) -> None:
         """Strict RFC 8259 JSON: NaN and infinities (undefined metrics) are written as ``null``."""
         with atomic_path(self._filepath) as tmp:
-            tmp.write_text(json.dumps(strict_json(data), indent=1, allow_nan=False))
+            tmp.write_text(strict_json(data))
 
     def preview(self) -> JSONPreview:
         """The document itself, for kedro-viz."""
         return JSONPreview(self._filepath.read_text())
 
 
-def strict_json(data: Any) -> Any:
-    """``data`` with every non-finite float replaced by None: Python's json writes NaN, which strict parsers
-    (browsers, jq, most languages) refuse."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {key: strict_json(value) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [strict_json(value) for value in data]
-    return data
+def strict_json(data: Any) -> str:
+    """``data`` as RFC 8259 JSON, non-finite floats as ``null``.
+
+    The plain dump is tried first, so large documents with only finite numbers (tile predictions) are not
+    walked in Python; only a document that holds NaN or infinity is rebuilt.
+    """
+    try:
+        return json.dumps(data, indent=1, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), indent=1, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    """A copy of nested dicts/lists/tuples with every non-finite float (numpy's too) replaced by None."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class CSVTableDataset(_FileDataset):

@@ -4,14 +4,15 @@ Predictions are taken in descending score order; each one claims the still unmat
 it overlaps most, if that IoU reaches the threshold. This is how the challenges scored submissions, so our
 numbers stay comparable with theirs, and it makes a duplicate detection of one building a false positive.
 
-0/0 has no single right answer, so the convention is fixed here and used everywhere:
-precision = 1 when there are no predictions (nothing was claimed wrongly), recall = 1 when there is no
-ground truth (nothing was missed), and F1 is their harmonic mean (0 when both are 0). Hence nothing to find
-and nothing found scores F1 = 1; buildings but no predictions, or predictions but no buildings, score F1 = 0.
+0/0 is undefined and stays so (NaN, shown as ``n/a``), fixed here and used everywhere: precision is NaN
+with no predictions, recall is NaN with no ground truth, and F1 = 2 tp / (n_pred + n_truth) is NaN only
+when both are empty. A class absent from truth and predictions therefore says nothing (not "perfect"),
+while buildings but no predictions, or predictions but no buildings, score F1 = 0.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
 import geopandas as gpd
@@ -61,10 +62,11 @@ def match(pred: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, iou_threshold: float 
 
 
 def from_counts(tp: int, n_pred: int, n_truth: int) -> dict:
-    """Counts and rates under this module's 0/0 convention (see the module docstring)."""
-    precision = tp / n_pred if n_pred else 1.0
-    recall = tp / n_truth if n_truth else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    """Counts and rates, NaN where a rate is 0/0 (see the module docstring)."""
+    precision = tp / n_pred if n_pred else math.nan
+    recall = tp / n_truth if n_truth else math.nan
+    # the harmonic mean of precision and recall where both exist; 0 when only one side is empty
+    f1 = 2 * tp / (n_pred + n_truth) if n_pred + n_truth else math.nan
     return {"n_truth": n_truth, "n_pred": n_pred, "tp": tp, "fp": n_pred - tp, "fn": n_truth - tp,
             "precision": precision, "recall": recall, "f1": f1}
 
@@ -80,9 +82,9 @@ def per_class_scores(pred: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, iou_thresh
 
     A class row matches only predictions of that class to truth of that class, so a right shape with the
     wrong class is a false positive of the predicted class and a false negative of the true one.
-    ``mean_over_classes`` averages precision, recall and F1 over the classes that occur in truth or
-    predictions (a class absent from both says nothing about the model; all classes if none occur); its
-    counts are left missing because a mean of counts means nothing.
+    ``mean_over_classes`` averages each rate over the classes where it is defined (a class absent from
+    truth and predictions has none: it says nothing about the model); its counts are left missing because
+    a mean of counts means nothing.
     """
     return _score_table({name: scores(p, t, iou_threshold) for name, p, t in _groups(pred, truth, classes)},
                         classes)
@@ -110,9 +112,8 @@ def combine_threshold_scores(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 def _score_table(rows: dict[str, dict], classes: Sequence[str]) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")[COUNT_COLUMNS + RATE_COLUMNS].astype(
         dict.fromkeys(COUNT_COLUMNS, "Int64"))
-    present = [c for c in classes if table.loc[c, "n_truth"] + table.loc[c, "n_pred"] > 0] or list(classes)
     table.loc[MEAN_OVER_CLASSES] = {**dict.fromkeys(COUNT_COLUMNS, pd.NA),
-                                    **table.loc[present, RATE_COLUMNS].mean()}
+                                    **table.loc[list(classes), RATE_COLUMNS].mean()}
     table.index.name = "class_name"
     return table
 

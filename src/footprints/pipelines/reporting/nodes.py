@@ -21,9 +21,10 @@ from footprints.classes import CLASS_NAMES
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster, RasterSource, stretch
 from footprints.datasets.spatial_table import SpatialTable
-from footprints.evaluation import (border_breakdown, class_scores_bars, combine_scores, combine_threshold_scores,
-                                   loss_curves, map_overlay, markdown_report, mask_map, per_class_scores,
-                                   threshold_f1_curve, threshold_scores, tile_gallery)
+from footprints.evaluation import (GalleryItem, border_breakdown, class_scores_bars, combine_scores,
+                                   combine_threshold_scores, flat_metrics, gallery_tiles, loss_curves, map_overlay,
+                                   markdown_report, mask_map, per_class_scores, threshold_f1_curve, threshold_scores,
+                                   tile_gallery)
 from footprints.evaluation.border import CROSSES_BORDER, WITHIN_TILE
 from footprints.evaluation.matching import from_counts
 from footprints.geo import TileGrid, map_to_pixel, rasterize_instances, reproject
@@ -106,13 +107,18 @@ def _mask_pair(doc: dict[str, Any], truth: InstanceMasks, grid: TileGrid) -> tup
     return pred, {"masks": truth.masks.astype(bool), "labels": truth.class_ids}
 
 
-def plot_loss_curves(training_history: pd.DataFrame) -> Figure:
-    """Train and validation curves of every Mask R-CNN loss term."""
+def plot_loss_curves(training_history: pd.DataFrame, labelled_tile_index: gpd.GeoDataFrame,
+                     tile_split: pd.DataFrame) -> Figure:
+    """Train and validation curves of every Mask R-CNN loss term, titled with what training saw."""
     terms = [c for c in training_history.columns if c.startswith("loss")]
     train = training_history[["epoch", *terms]].assign(split="train")
     val_terms = {f"val_{t}": t for t in terms if f"val_{t}" in training_history}
     val = training_history[["epoch", *val_terms]].rename(columns=val_terms).assign(split="val")
-    return loss_curves(pd.concat([train, val], ignore_index=True))
+    train_tiles = labelled_tile_index[labelled_tile_index.tile_id.isin(
+        tile_split.tile_id[tile_split.split == "train"])]
+    trained_on = (f"{len(train_tiles)} training tiles, {int(train_tiles.n_instances.sum())} building instances "
+                  "(a building in a tile overlap counts in each tile)")
+    return loss_curves(pd.concat([train, val], ignore_index=True), trained_on)
 
 
 def plot_class_scores(building_scores: pd.DataFrame) -> Figure:
@@ -124,49 +130,53 @@ def plot_threshold_f1(frames: Frames, params: dict[str, Any]) -> Figure:
     curves = [threshold_scores(f["pred"], f["truth"], THRESHOLDS, iou) for f in frames.values()]
     present = {c for f in frames.values() for c in (*f["pred"].class_name, *f["truth"].class_name)}
     return threshold_f1_curve(combine_threshold_scores(curves) if curves else
-                              threshold_scores(_EMPTY, _EMPTY, THRESHOLDS, iou), present, iou)
+                              threshold_scores(_EMPTY, _EMPTY, THRESHOLDS, iou), present, iou,
+                              n_truth=sum(len(f["truth"]) for f in frames.values()),
+                              n_pred=sum(len(f["pred"]) for f in frames.values()))
 
 
 def plot_tile_gallery(tiles: dict[str, Callable[[], Raster]], tile_predictions: dict[str, Callable[[], dict]],
                       frames: Frames, params: dict[str, Any]) -> Figure:
-    """The validation tiles with the most truth buildings, truth and predictions drawn over the pixels."""
-    counted = [(_truth_per_tile(f), f["truth"]) for f in frames.values()]
-    rows = [(n, row.tile_id, row, truth) for counts, truth in counted for n, row in counts]
-    rows = sorted(rows, key=lambda r: (-r[0], r[1]))[:params["gallery_tiles"]]
-    return tile_gallery([_gallery_item(tiles[row.tile_id](), tile_predictions.get(row.tile_id), truth,
-                                       TileGrid.from_index_row(row)) for _, _, row, truth in rows])
-
-
-def _truth_per_tile(frame: dict[str, gpd.GeoDataFrame]) -> list[tuple[int, Any]]:
-    """(number of truth buildings, tile row) per tile, from one STRtree query over all tiles."""
-    tiles, truth = frame["tiles"], frame["truth"]
-    hits = shapely.STRtree(truth.geometry.values).query(tiles.geometry.values, predicate="intersects")[0]
-    counts = np.bincount(hits, minlength=len(tiles))
-    return list(zip(counts.tolist(), tiles.itertuples()))
+    """The mostly-image validation tiles with the most truth buildings (over all evaluated images), truth and
+    predictions drawn over the pixels."""
+    picks = [(row, frame["truth"]) for frame in frames.values()
+             for row in gallery_tiles(frame["tiles"], frame["truth"], params["gallery_tiles"],
+                                      params["gallery_min_valid_fraction"]).itertuples()]
+    picks = sorted(picks, key=lambda p: (p[0].valid_fraction < params["gallery_min_valid_fraction"],
+                                         -p[0].n_truth, p[0].tile_id))[:params["gallery_tiles"]]
+    return tile_gallery([_gallery_item(tiles[row.tile_id](), tile_predictions.get(row.tile_id),
+                                       truth[truth.intersects(row.geometry)], TileGrid.from_index_row(row))
+                         for row, truth in picks])
 
 
 def _gallery_item(raster: Raster, load_doc: Callable[[], dict] | None, truth: gpd.GeoDataFrame,
-                  grid: TileGrid) -> tuple:
+                  grid: TileGrid) -> GalleryItem:
+    """One panel: the tile's pixels (valid ones marked), the truth touching it and its own detections."""
     doc = load_doc() if load_doc else {"instances": []}
     truth_geoms = reproject(truth.geometry.values, truth.crs, grid.crs)
     pred = [(map_to_pixel(shape(i["geometry"]), grid.transform), i["score"]) for i in doc["instances"]]
     bands = raster.array[:3] if raster.array.shape[0] >= 3 else raster.array[:1].repeat(3, axis=0)
-    return stretch(bands, raster.mask), [map_to_pixel(g, grid.transform) for g in truth_geoms], pred
+    valid = None if raster.mask is None else raster.mask > 0
+    return GalleryItem(stretch(bands, raster.mask), [map_to_pixel(g, grid.transform) for g in truth_geoms], pred,
+                       valid, grid.tile_id)
 
 
 def plot_map_overlay(raw_images: dict[str, Callable[[], RasterSource]], frames: Frames,
                      tile_index: gpd.GeoDataFrame) -> Figure:
-    """The first evaluated raw image with truth, merged predictions and the tile grid, in map coordinates."""
+    """The first evaluated raw image with truth, merged predictions, the tile grid and the validation area,
+    in the image's CRS."""
     image_id = min(frames) if frames else min(raw_images)
     source = raw_images[image_id]()
     crs = source.profile["crs"]
     raster = source.read_overview(max_size=1024)
     left, bottom, right, top = raster.profile["bounds"]
-    frame = frames.get(image_id, {"truth": _EMPTY, "pred": _EMPTY})
+    frame = frames.get(image_id, {"truth": _EMPTY, "pred": _EMPTY, "tiles": _EMPTY})
     to_image = {k: frame[k].to_crs(crs) if frame[k].crs else frame[k] for k in ("truth", "pred")}
     tiles = tile_index[tile_index.image_id == image_id].to_crs(crs)
+    area = frame["tiles"].to_crs(crs).geometry.union_all() if len(frame["tiles"]) else None
     bands = raster.array[:3] if raster.array.shape[0] >= 3 else raster.array[:1].repeat(3, axis=0)
-    return map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"], tiles)
+    return map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"], tiles,
+                       area)
 
 
 def model_provenance(model_weights: ModelWeights) -> dict[str, Any] | None:
@@ -174,23 +184,22 @@ def model_provenance(model_weights: ModelWeights) -> dict[str, Any] | None:
     return (model_weights.config or {}).get("training")
 
 
-def write_report(mlflow_run: dict[str, Any], building_scores: pd.DataFrame, border: dict, mask_ap: dict[str, float],
-                 provenance: dict[str, Any] | None, frames: Frames, params: dict[str, Any]
-                 ) -> tuple[str, dict[str, list[dict[str, float]]]]:
+def write_report(mlflow_run: dict[str, Any], building_scores: pd.DataFrame, border: dict,
+                 mask_ap: dict[str, float | None], provenance: dict[str, Any] | None, frames: Frames,
+                 params: dict[str, Any]) -> tuple[str, dict[str, list[dict[str, float]]]]:
     """The Markdown report and the flat metrics MLflow logs next to the training metrics.
 
     A "Training provenance" section follows the title: where the weights started, what they learnt from and
-    which images the scores cover, so a reader judges the numbers before reading them.
+    which images the scores cover, so a reader judges the numbers before reading them. MLflow metrics must be
+    numbers, so undefined ones (n/a) are left out of the run; the report lists them.
     """
     building_scores = building_scores.set_index("class_name")
+    metrics = flat_metrics(building_scores, border, mask_ap)
+    unlogged = [name for name, value in metrics.items() if value is None]
     report = markdown_report(mlflow_run["run_id"] or "(no MLflow run)", building_scores, border, mask_ap,
-                             [f"plots/{name}" for name in PLOT_FILES], params)
+                             [f"plots/{name}" for name in PLOT_FILES], params, unlogged_metrics=unlogged)
     section = provenance_section(provenance, sorted(frames), sum(len(f["tiles"]) for f in frames.values()),
                                  sum(len(f["truth"]) for f in frames.values()))
     title, rest = report.split("\n\n", 1)
     report = f"{title}\n\n{section}\n\n{rest}"
-    metrics = {f"{rate}_{name}": value for name, row in building_scores.iterrows()
-               for rate, value in row.items() if rate in ("precision", "recall", "f1")}
-    metrics |= {f"f1_{group}": values["f1"] for group, values in border.items() if "f1" in values}
-    metrics |= {f"mask_{key}": value for key, value in mask_ap.items()}
-    return report, {k: [{"step": 0, "value": float(v)}] for k, v in metrics.items() if pd.notna(v)}
+    return report, {k: [{"step": 0, "value": v}] for k, v in metrics.items() if v is not None}
