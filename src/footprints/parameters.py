@@ -135,6 +135,7 @@ RULES: dict[str, Rule] = {
     "predict.detections_per_tile": optional(integer(1)),
     "reporting.iou_threshold": IOU,
     "reporting.gallery_tiles": integer(0),
+    "reporting.gallery_min_valid_fraction": UNIT,
 }
 
 

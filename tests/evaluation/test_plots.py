@@ -62,7 +62,8 @@ def test_class_scores_bars_label_undefined_rates_na(tmp_path):
 
 def _curve(pred, truth):
     curves = threshold_scores(pred, truth, np.linspace(0, 1, 11))
-    return threshold_f1_curve(curves, set(pred.class_name) | set(truth.class_name))
+    return threshold_f1_curve(curves, set(pred.class_name) | set(truth.class_name), n_truth=len(truth),
+                              n_pred=len(pred))
 
 
 def test_threshold_f1_curve_has_all_buildings_and_each_class_present(tmp_path):
