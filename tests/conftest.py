@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +129,15 @@ def project_copy(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     return root
+
+
+@contextlib.contextmanager
+def inside(root: Path) -> Iterator[pytest.MonkeyPatch]:
+    """Working directory and MLflow store moved into a project copy, for module-scoped fixtures (undone after)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        yield patch
 
 
 def _user_files(folder: Path) -> list[str]:

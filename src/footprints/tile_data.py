@@ -38,19 +38,23 @@ def image_shapes(tiles: dict[str, Callable[[], Raster]], rows: pd.DataFrame) -> 
 
 def check_training_bands(shapes: dict[str, tuple[int, int]], bands: list[int]) -> int:
     """The tile size, or an InputError when ``training.bands`` asks for a band an image lacks."""
-    for image_id, (count, _) in shapes.items():
-        if max(bands) > count:
-            raise InputError(f"training.bands {list(bands)} asks for band {max(bands)} but image {image_id} has "
-                             f"{count} band(s): set training.bands (and its mean/std) in "
-                             "conf/base/parameters_training.yml")
+    if lacking := _lacking_bands(shapes, bands):
+        image_id, count = lacking
+        raise InputError(f"training.bands {list(bands)} asks for band {max(bands)} but image {image_id} has "
+                         f"{count} band(s): set training.bands (and its mean/std) in "
+                         "conf/base/parameters_training.yml")
     sizes = {size for _, size in shapes.values()}
     return sizes.pop() if sizes else 0
 
 
 def check_model_bands(shapes: dict[str, tuple[int, int]], bands: list[int]) -> None:
     """A trained model cannot change its bands: name the image that lacks them and what would fit."""
-    for image_id, (count, _) in shapes.items():
-        if max(bands) > count:
-            raise InputError(f"model trained on {len(bands)} band(s) {list(bands)}, this image ({image_id}) has "
-                             f"{count}: predict imagery with those bands, or train a model on {count}-band "
-                             "imagery")
+    if lacking := _lacking_bands(shapes, bands):
+        image_id, count = lacking
+        raise InputError(f"model trained on {len(bands)} band(s) {list(bands)}, this image ({image_id}) has "
+                         f"{count}: predict imagery with those bands, or train a model on {count}-band imagery")
+
+
+def _lacking_bands(shapes: dict[str, tuple[int, int]], bands: list[int]) -> tuple[str, int] | None:
+    """The first image with fewer bands than ``bands`` asks for, and its band count; None when all have them."""
+    return next(((image_id, count) for image_id, (count, _) in shapes.items() if max(bands) > count), None)

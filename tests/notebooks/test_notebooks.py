@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import PROJECT, copy_project, run_kedro
+from tests.conftest import PROJECT, copy_project, inside, run_kedro
 
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")
@@ -24,9 +24,7 @@ CHEAP = {
 def project_after_a_run(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("notebooks"))
     shutil.copytree(PROJECT / "notebooks", root / "notebooks")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    with inside(root):
         run_kedro(root, ["__default__"], params=CHEAP)
         yield root
 

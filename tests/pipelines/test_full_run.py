@@ -24,12 +24,10 @@ FAST = {
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from tests.conftest import copy_project
+    from tests.conftest import copy_project, inside
 
     root = copy_project(tmp_path_factory.mktemp("full"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    with inside(root) as patch:
         run_kedro(root, ["__default__"], params=FAST)
         mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
         [run] = MlflowClient().search_runs(experiment_ids=[MlflowClient().get_experiment_by_name(

@@ -26,7 +26,7 @@ from footprints.__main__ import cli
 from footprints.geo import WGS84, footprint, map_to_pixel, reproject, swap_xy
 from footprints.model import TileDataset, collate_fn, fit
 from footprints.model.weights import ModelWeights, save_weights
-from tests.conftest import SAMPLE_IMAGE, copy_project
+from tests.conftest import SAMPLE_IMAGE, copy_project, inside
 from tests.model.model_helpers import RGB_MEAN, RGB_STD, TILE, sample, small_model
 
 pytestmark = pytest.mark.slow
@@ -80,9 +80,7 @@ def project(tmp_path_factory) -> Path:
     root = copy_project(tmp_path_factory.mktemp("predict"))
     conf = root / "conf/base/parameters_inference.yml"
     conf.write_text(conf.read_text().replace("simplify_tolerance: 0.05", "simplify_tolerance: 0.0"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    with inside(root):
         yield root
 
 
