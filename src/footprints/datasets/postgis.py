@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 from urllib.parse import quote, quote_plus
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import psycopg2
+import shapely
 import sqlalchemy as sa
 from geoalchemy2 import Geometry
 from kedro.io import AbstractDataset
@@ -111,7 +113,10 @@ class PostGISTable:
         """Each row clipped to each tile footprint it intersects, computed by ONE join in the database.
 
         The footprints go into a temporary table in the same transaction (bound WKB), then one SELECT joins
-        them with ``ST_Intersects`` (GiST) and clips with ``ST_Intersection``. Tiles go in by position, so
+        them with ``ST_Intersects`` (GiST) and clips, in the tiles' CRS, with ``ST_ClipByBox2D`` when every
+        footprint is an axis-aligned box there (the in-image part of a north-up tile in its image CRS: then
+        the box clip is exact and ~1.5x faster; its occasional invalid output is repaired by ``finish_clip``),
+        else with ``ST_Intersection``. Tiles go in by position, so
         ``tile_id`` comes back with the tiles' own values and dtype, and ``finish_clip`` then gives the rows
         ``GeoPackageTable.clip_to`` gives.
         """
@@ -122,7 +127,7 @@ class PostGISTable:
         in_tile_crs = sa.func.ST_Transform(geom, tile_srid) if tile_srid != self.srid else geom
         # geometry::text is hex EWKB, what read_postgis parses (a bare geoalchemy2 function would not be)
         query = (sa.select(clip.c.pos.label(TILE_KEY), *(rows.c[c] for c in attributes),
-                           sa.cast(sa.func.ST_Intersection(in_tile_crs, clip.c.tile_geom), sa.Text)
+                           sa.cast(_clip(in_tile_crs, clip.c.tile_geom, _all_boxes(tiles)), sa.Text)
                            .label("geometry"))
                  .select_from(rows.join(clip, sa.func.ST_Intersects(geom, clip.c.geom))))
         with _transaction(self._engine, self._where) as conn:
@@ -160,9 +165,21 @@ class PostGISTable:
             return self.srid
         srid = tiles.crs.to_epsg()
         if srid is None:
-            raise InputError(f"{self._where.name}: tile footprints are in {_crs_name(tiles.crs)}, which has no "
-                             "EPSG code PostGIS can transform to; warp the image to an EPSG CRS")
+            raise InputError(f"{self._where.name}: tile footprints are in {_crs_name(tiles.crs)}, which has "
+                             "no EPSG code PostGIS can transform to; warp the image to an EPSG CRS")
         return srid
+
+
+def _all_boxes(tiles: gpd.GeoDataFrame) -> bool:
+    """True when every footprint is its own bounding box (up to float noise)."""
+    geoms = tiles.geometry.values
+    return bool(np.allclose(shapely.area(geoms), shapely.area(shapely.envelope(geoms)), rtol=1e-9, atol=0))
+
+
+def _clip(geom, tile_geom, boxes: bool):
+    if boxes:
+        return sa.func.ST_ClipByBox2D(geom, sa.func.Box2D(tile_geom))
+    return sa.func.ST_Intersection(geom, tile_geom)
 
 
 class PostGISTableDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | PostGISTable]):

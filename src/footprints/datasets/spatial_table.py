@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from pyproj import CRS
 from shapely.geometry import MultiPolygon
@@ -16,6 +17,7 @@ from shapely.geometry import MultiPolygon
 from footprints.geo import polygonal_parts
 
 TILE_KEY = "tile_id"
+POLYGON = 3  # shapely.GeometryType.POLYGON
 
 
 class SpatialTable(Protocol):
@@ -36,7 +38,10 @@ def finish_clip(clipped: gpd.GeoDataFrame, sort_by: list[str]) -> gpd.GeoDataFra
     An intersection with a tile edge can add slivers of lines or points (a building touching the border);
     both engines return those, and both go through this one function so they agree row for row.
     """
-    geoms = [_polygonal(g) for g in clipped.geometry]
+    geoms = clipped.geometry.values.copy()
+    # valid polygons (almost all rows) are kept as they are; only the rest goes through Python
+    odd = np.flatnonzero((shapely.get_type_id(geoms) != POLYGON) | ~shapely.is_valid(geoms))
+    geoms[odd] = [_polygonal(g) for g in geoms[odd]]
     clipped = clipped.set_geometry(gpd.GeoSeries(geoms, index=clipped.index, crs=clipped.crs))
     clipped = clipped[~clipped.geometry.is_empty & (shapely.area(clipped.geometry.values) > 0)]
     return clipped.sort_values(sort_by, kind="stable").reset_index(drop=True)
