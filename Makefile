@@ -37,6 +37,8 @@ benchmark: install
 	$(BIN)/python benchmarks/merge.py
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/dask_scaling.py
+	$(BIN)/python benchmarks/label_query.py
+	$(BIN)/python benchmarks/reporting.py
 
 clean:
 	rm -rf data/02_intermediate data/03_primary data/04_feature data/05_model_input data/06_models \
