@@ -1,8 +1,11 @@
-"""Project settings: configuration layout and the hooks kedro-mlflow brings in by itself."""
+"""Project settings: configuration layout, the project's hooks and which plugin hooks run (under torchrun)."""
 
 import os
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
+
+from footprints.hooks import TorchrunHook
+from footprints.torchrun import launched_rank
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
@@ -23,6 +26,11 @@ class ProjectConfigLoader(OmegaConfigLoader):
         except MissingConfigException:
             return config
 
+
+HOOKS = (TorchrunHook(),)
+# Under torchrun only rank 0 tracks: kedro-mlflow would open the MLflow store and start a run in every process.
+if launched_rank() != 0:
+    DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")  # the name as its metadata spells it
 
 CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -6,6 +6,7 @@ tiles) -> ``fit`` -> ``save_weights``; later ``build_model(weights_path=...)`` -
 
 from .build import ARCHITECTURES, build_model
 from footprints.classes import CLASS_NAMES, NUM_CLASSES
+from . import distributed
 from .data import TileDataset, TileSample, boxes_from_masks, collate_fn, split_train_val
 from .engine import (
     NonFiniteLossError,
@@ -33,6 +34,7 @@ __all__ = [
     "boxes_from_masks",
     "build_model",
     "collate_fn",
+    "distributed",
     "fit",
     "load_weights",
     "predict_tiles",

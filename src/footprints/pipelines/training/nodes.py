@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster
 from footprints.errors import InputError
-from footprints.model import TileDataset, TileSample, build_model, collate_fn, fit, resolve_device, seed_everything
+from footprints.model import TileDataset, TileSample, build_model, collate_fn, distributed, fit, resolve_device, \
+    seed_everything
 from footprints.model.mlflow_model import BuildingDetector
 from footprints.model.weights import ModelWeights
 
@@ -31,11 +32,18 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
     """Train Mask R-CNN; return the weights (with their config), the per-epoch history and MLflow metrics.
 
     ``initial_weights`` (fine-tuning, resuming) comes from ``--params init_model_uri=<file or MLflow URI>``;
-    without it the start is COCO or scratch, per ``params.pretrained``.
+    without it the start is COCO or scratch, per ``params.pretrained``. Under ``torchrun`` every process
+    trains its share of each batch (docs/training_distributed.md) and returns the same history.
     """
-    seed_everything(params["seed"])
+    with distributed.process_group(resolve_device(params["device"])) as device:
+        return _train(tiles, instance_masks, tile_split, initial_weights, params, device)
+
+
+def _train(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Callable[[], InstanceMasks]],
+           tile_split: pd.DataFrame, initial_weights: ModelWeights | None, params: dict[str, Any],
+           device: torch.device) -> tuple[ModelWeights, pd.DataFrame, dict[str, list[dict[str, float]]]]:
+    seed_everything(params["seed"] + distributed.rank())  # own augmentations and RoI samples per process
     torch.set_num_threads(params.get("torch_threads") or torch.get_num_threads())
-    device = resolve_device(params["device"])
     loaders = {split: _loader(tiles, instance_masks, tile_split, split, params) for split in ("train", "val")}
     used = tile_split[tile_split.split.isin(["train", "val"])]
     tile_size = check_tiles(tiles, used, params["bands"], "training.bands")
@@ -59,9 +67,10 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
     samples = [TileSample(t, partial(tile_pixels, tiles[t]), partial(_instances, instance_masks[t]), NODATA)
                for t in ids]
     dataset = TileDataset(samples, params["bands"], params["mean"], params["std"], augment=split == "train")
-    return DataLoader(dataset, batch_size=params["batch_size"], shuffle=split == "train",
-                      num_workers=params["num_workers"], collate_fn=collate_fn,
-                      generator=torch.Generator().manual_seed(params["seed"]))
+    share = distributed.sampler(dataset, shuffle=split == "train", seed=params["seed"])
+    return DataLoader(dataset, batch_size=params["batch_size"], shuffle=split == "train" and share is None,
+                      sampler=share, num_workers=params["num_workers"], collate_fn=collate_fn,
+                      generator=torch.Generator().manual_seed(params["seed"] + distributed.rank()))
 
 
 def check_tiles(tiles: dict[str, Callable[[], Raster]], rows: pd.DataFrame, bands: list[int], setting: str) -> int:
