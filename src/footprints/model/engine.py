@@ -209,9 +209,9 @@ def fit(
         metrics = distributed.mean_across_processes(metrics)
         metrics |= {"lr": opt.param_groups[0]["lr"], "epoch_seconds": time.perf_counter() - started}
         history.append(metrics)
-        if main and on_epoch_end is not None:
-            on_epoch_end(epoch, metrics)
         if main:
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, metrics)
             print(_summary_line(epoch, epochs, metrics), flush=True)
     return history
 
