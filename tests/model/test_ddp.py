@@ -33,12 +33,14 @@ from tests.conftest import copy_project, project_params, run_kedro
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]  # = torchrun
 SIZE = 256
 TRAINING = {"arch": "maskrcnn_resnet50_fpn", "epochs": 2, "num_workers": 0, "pretrained": "none"}
-# Epoch-mean losses of the two runs may differ by this fraction of the single-process value. They are not
-# bit-identical by design: each process draws its own RPN/RoI samples and flips (seeded per rank), the
-# distributed sampler orders tiles differently from the single-process shuffle, and the mask loss is a mean
-# over the batch's positive RoIs, so one batch of 2 weighs tiles by their building count where two batches
-# of 1 weigh them equally. A DDP that did not average gradients or left a process idle differs far more.
-TOLERANCE = 0.15
+# Epoch means of the loss without its mask term may differ by this fraction of the single-process value
+# (measured here: at most 2% in training, 8% in validation). They are not identical by design: each process
+# draws its own RPN/RoI samples and flips (seeded per rank), and the distributed sampler orders tiles
+# differently from the single-process shuffle. The mask term is left out of the comparison: torchvision
+# averages it over the batch's positive RoIs, so one batch of 2 weighs tiles by their building count where
+# two batches of 1 weigh them equally, and on these tiles that alone changes it by up to 2x (the other terms
+# sample a fixed number of anchors and RoIs per image, so they weigh tiles alike either way).
+TOLERANCE = {"loss": 0.10, "val_loss": 0.20}
 
 
 @pytest.fixture(scope="module")
@@ -124,10 +126,13 @@ def test_two_processes_train_like_one_with_the_same_global_batch(project):
 
     losses = [column for column in one.columns if column.startswith(("loss", "val_loss"))]
     assert list(two.columns) == list(one.columns) and len(two) == len(one) == 2
-    relative = (two[losses] - one[losses]).abs() / one[losses].abs()
-    assert (relative["loss"] < TOLERANCE).all() and (relative["val_loss"] < TOLERANCE).all(), \
-        f"one process:\n{one[losses].T}\ntwo processes:\n{two[losses].T}"
     assert np.isfinite(two[losses].to_numpy()).all()
+    for total, tolerance in TOLERANCE.items():
+        mask = total.replace("loss", "loss_mask")
+        unmasked = [run[total] - run[mask] for run in (one, two)]
+        assert ((unmasked[1] - unmasked[0]).abs() < tolerance * unmasked[0]).all(), \
+            f"one process:\n{one[losses].T}\ntwo processes:\n{two[losses].T}"
+    assert (two["loss"].diff().iloc[1:] < 0).all() and (one["loss"].diff().iloc[1:] < 0).all()  # both learn
 
     patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'two.db'}")
     client = MlflowClient(f"sqlite:///{root / 'two.db'}")
