@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import mlflow
 import torch
 from mlflow.tracking import MlflowClient
 
@@ -135,7 +136,8 @@ def test_two_processes_train_like_one_with_the_same_global_batch(project):
     assert (two["loss"].diff().iloc[1:] < 0).all() and (one["loss"].diff().iloc[1:] < 0).all()  # both learn
 
     patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'two.db'}")
-    client = MlflowClient(f"sqlite:///{root / 'two.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'two.db'}")  # the fixture's Kedro run set another in-process
+    client = MlflowClient()
     [run] = client.search_runs([client.get_experiment_by_name("footprints").experiment_id])
     assert run.info.status == "FINISHED"
     assert [m.value for m in client.get_metric_history(run.info.run_id, "training.loss")] == pytest.approx(
