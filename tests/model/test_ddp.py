@@ -17,10 +17,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import mlflow
 import torch
 from mlflow.tracking import MlflowClient
 
