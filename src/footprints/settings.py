@@ -1,5 +1,5 @@
-"""Project settings: configuration layout, the project's hooks (the Dask client among them), and kedro-mlflow's hook set up only for
-tracked pipelines."""
+"""Project settings: configuration layout, the project's hooks (the Dask client among them), and kedro-mlflow's
+hook set up only for tracked pipelines (and only on rank 0 under torchrun)."""
 
 import logging
 import os
@@ -15,7 +15,8 @@ logging.captureWarnings(True)  # warnings become log records (py.warnings), whic
 silence_known_warnings()
 rich_logging_on_terminals()
 
-from footprints.hooks import DaskHook, MlflowRunDescription, ProjectChecks, TrackedRunsMlflowHook
+from footprints.hooks import DaskHook, MlflowRunDescription, ProjectChecks, TorchrunHook, TrackedRunsMlflowHook
+from footprints.torchrun import launched_rank
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
@@ -64,8 +65,11 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 # kedro-mlflow's auto-registered hook connects to the tracking store on every run; this wrapper builds it only
 # for runs of tracked pipelines (see footprints/hooks/mlflow_tracking.py). MlflowRunDescription names and tags
 # that run and writes the model card.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")  # both spellings of the plugin's name
+# Under torchrun only rank 0 tracks (the other ranks would open the store and start runs of their own), and
+# TorchrunHook keeps the other ranks from writing outputs.
+_TRACKING = (TrackedRunsMlflowHook(), MlflowRunDescription()) if launched_rank() == 0 else ()
 # ProjectChecks (run lock, parameter checks, damaged MLflow store, temp files of killed runs) is registered
 # last, so pluggy calls it first.
 # DaskHook owns the run's Dask client (conf/<env>/dask.yml), set up like the PySpark starter's SparkSession.
-HOOKS = (TrackedRunsMlflowHook(), MlflowRunDescription(), DaskHook(), ProjectChecks())
+HOOKS = (*_TRACKING, TorchrunHook(), DaskHook(), ProjectChecks())

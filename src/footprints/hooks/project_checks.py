@@ -21,6 +21,7 @@ import filelock
 from kedro.framework.hooks import hook_impl
 
 from footprints.datasets.partitions import remove_temp_files
+from footprints.torchrun import launched_rank
 from footprints.errors import InputError
 from footprints.parameters import validate
 
@@ -86,6 +87,8 @@ class ProjectChecks:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if launched_rank() != 0:  # under torchrun the processes of one run share rank 0's lock
+            return
         project = Path(run_params.get("project_path") or Path.cwd())
         self._release()  # a lock left by an earlier session of this process (tests run several)
         self._lock = RunLock(project)

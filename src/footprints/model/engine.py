@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import distributed
+
 Batch = tuple[Sequence[torch.Tensor], Sequence[dict[str, torch.Tensor]]]
 
 
@@ -167,8 +169,16 @@ def fit(
     training loss terms, ``val_``-prefixed validation ones when ``val_loader`` is given, ``lr`` and
     ``epoch_seconds``; ``on_epoch_end(epoch, metrics)`` gets them (e.g. to log to MLflow), and one line
     is printed.
+
+    Under ``torchrun`` (a process group is up, see ``distributed.process_group``) the model is trained in
+    DistributedDataParallel: give loaders whose sampler is ``distributed.sampler`` (each process its share,
+    so the global batch is the loaders' batch size x the number of processes). Every process returns the
+    same metrics, averaged over processes; only rank 0 prints and calls ``on_epoch_end``. ``model`` itself
+    (not a wrapper) holds the trained weights on every process.
     """
     model.to(device)
+    trained = distributed.wrap(model, device)
+    main = distributed.is_main_process()
     opt = make_optimizer(model, optimizer, lr, weight_decay)
     total_steps = epochs * len(train_loader)
     warmup_steps = min(1000, len(train_loader)) if warmup_steps is None else warmup_steps
@@ -179,8 +189,9 @@ def fit(
     history = []
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
+        distributed.set_epoch(train_loader, epoch)
         metrics = train_one_epoch(
-            model,
+            trained,
             opt,
             train_loader,
             device,
@@ -189,16 +200,19 @@ def fit(
             amp_dtype=amp_dtype,
             scaler=scaler,
             max_grad_norm=max_grad_norm,
-            progress=progress,
+            progress=progress and main,
         )
         if val_loader is not None:
+            # the plain model: DDP's forward would sync buffers, which validation has no use for
             val = validation_losses(model, val_loader, device, amp_dtype)
             metrics |= {f"val_{name}": value for name, value in val.items()}
+        metrics = distributed.mean_across_processes(metrics)
         metrics |= {"lr": opt.param_groups[0]["lr"], "epoch_seconds": time.perf_counter() - started}
         history.append(metrics)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, metrics)
-        print(_summary_line(epoch, epochs, metrics), flush=True)
+        if main:
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, metrics)
+            print(_summary_line(epoch, epochs, metrics), flush=True)
     return history
 
 

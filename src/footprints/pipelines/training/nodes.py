@@ -19,6 +19,7 @@ from footprints.model.weights import ModelWeights
 from footprints.tile_data import NODATA, check_training_bands, image_shapes, tile_pixels
 
 if TYPE_CHECKING:  # torch is imported by the functions that run the model (see footprints.model)
+    import torch
     from torch.utils.data import DataLoader
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,24 @@ def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str
     the training provenance (where the weights started, what they learnt from: see ``provenance``).
 
     ``initial_weights`` (fine-tuning, resuming) comes from ``--params init_model_uri=<file or MLflow URI>``;
-    without it the start is COCO or scratch, per ``params.pretrained``.
+    without it the start is COCO or scratch, per ``params.pretrained``. Under ``torchrun`` every process
+    trains its share of each batch (docs/training_distributed.md) and returns the same history.
     """
+    from footprints.model import distributed, resolve_device
+
+    with distributed.process_group(resolve_device(params["device"])) as device:
+        return _train(tiles, instance_masks, tile_split, initial_weights, params, device)
+
+
+def _train(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Callable[[], InstanceMasks]],
+           tile_split: pd.DataFrame, initial_weights: ModelWeights | None, params: dict[str, Any],
+           device: torch.device) -> tuple[ModelWeights, pd.DataFrame, dict[str, list[dict[str, float]]], dict]:
     import torch
 
-    from footprints.model import build_model, fit, resolve_device, seed_everything
+    from footprints.model import build_model, distributed, fit, seed_everything
 
-    seed_everything(params["seed"])
+    seed_everything(params["seed"] + distributed.rank())  # own augmentations and RoI samples per process
     torch.set_num_threads(params.get("torch_threads") or torch.get_num_threads())
-    device = resolve_device(params["device"])
     loaders = {split: _loader(tiles, instance_masks, tile_split, split, params) for split in ("train", "val")}
     used = tile_split[tile_split.split.isin(["train", "val"])]
     tile_size = check_training_bands(image_shapes(tiles, used), params["bands"])
@@ -97,7 +107,7 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
     import torch
     from torch.utils.data import DataLoader, RandomSampler, Subset
 
-    from footprints.model import TileDataset, TileSample, collate_fn
+    from footprints.model import TileDataset, TileSample, collate_fn, distributed
 
     ids = tile_split.tile_id[tile_split.split == split].tolist()
     if not ids:
@@ -107,9 +117,9 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
                for t in ids]
     dataset = TileDataset(samples, params["bands"], params["mean"], params["std"],
                           augment=split == "train" and params["augment"])
-    generator = torch.Generator().manual_seed(params["seed"])
+    generator = torch.Generator().manual_seed(params["seed"] + distributed.rank())
     sampler = None
-    if split == "train" and params.get("samples_per_epoch"):
+    if split == "train" and params.get("samples_per_epoch") and distributed.world_size() == 1:
         # an epoch of a few hundred random tiles: a CPU can take many short epochs over a large tile set
         sampler = RandomSampler(dataset, num_samples=min(params["samples_per_epoch"], len(dataset)),
                                 generator=generator)
@@ -117,6 +127,8 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
         # the per-epoch validation loss on a fixed random subset: the same tiles every epoch, comparable
         keep = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(params["seed"]))
         dataset = Subset(dataset, keep[: params["val_loss_tiles"]].tolist())
+    # under torchrun each process takes its share (samples_per_epoch applies to one process only)
+    sampler = distributed.sampler(dataset, shuffle=split == "train", seed=params["seed"]) or sampler
     return DataLoader(dataset, batch_size=params["batch_size"], shuffle=split == "train" and sampler is None,
                       sampler=sampler, num_workers=params["num_workers"], collate_fn=collate_fn,
                       generator=generator)
