@@ -39,3 +39,5 @@ cli.add_command(click.Command(
     help=kedro_run.help,
     short_help=kedro_run.short_help,
 ))
+
+run = cli.commands["run"]  # what kedro.framework.cli.utils.find_run_command looks up (python -m footprints)

@@ -64,11 +64,16 @@ class ParallelPartitionedDataset(PartitionedDataset):
           batch_size: 32
     """
 
-    def __init__(self, *, batch_size: int = 32, **kwargs: Any) -> None:
+    def __init__(self, *, batch_size: int = 32, parallel: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._batch_size = batch_size
+        self._batch_size, self._parallel = batch_size, parallel
 
     def save(self, data: dict[str, Any]) -> None:
+        """In batches on the cluster; with ``parallel: false`` one by one in this process, in partition order
+        (for lazy partitions that must be made in order, such as the tile predictions' document stream)."""
+        if not self._parallel:
+            super().save(data)
+            return
         if self._overwrite and self._filesystem.exists(self._normalized_path):
             self._filesystem.rm(self._normalized_path, recursive=True)
         jobs = []
@@ -100,7 +105,8 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
 
     ``incremental: true`` is for outputs a node only adds to (tiles and tile predictions that a re-run does
     not write again): the manifest then also names the complete members already in the folder.
-    ``optional: true`` loads ``{}`` when the folder holds no set yet (instead of an error).
+    ``optional: true`` loads ``{}`` when the folder holds no set yet (instead of an error). ``parallel: true``
+    saves in batches on the run's Dask cluster (see ``ParallelPartitionedDataset``).
 
     Example catalog entry::
 
@@ -111,8 +117,9 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
           dataset: footprints.datasets.masks.InstanceMasksDataset
     """
 
-    def __init__(self, *, incremental: bool = False, optional: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, incremental: bool = False, optional: bool = False, parallel: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(parallel=parallel, **kwargs)
         self._incremental = incremental
         self._optional = optional
 
@@ -271,6 +278,9 @@ def _first_partition(partitions: PartitionedDataset) -> Any:
 class TileImagesDataset(ManifestPartitionsDataset):
     """A folder of tile GeoTIFFs written in parallel batches, each batch opening its source raster once
     (``keep_open``); kedro-viz shows the first tile as an image."""
+
+    def __init__(self, *, parallel: bool = True, **kwargs: Any) -> None:
+        super().__init__(parallel=parallel, **kwargs)
 
     @staticmethod
     def _batch_context() -> contextlib.AbstractContextManager:
