@@ -15,7 +15,7 @@ import json
 import pytest
 
 from footprints.evaluation.matching import ALL_BUILDINGS
-from footprints.pipelines.inference.nodes import merge_tile_predictions, predict_tiles
+from footprints.pipelines.inference.nodes import merge_tile_predictions, predict_tiles, select_tiles
 from footprints.pipelines.reporting.nodes import evaluation_frames, score_buildings, score_masks
 from footprints.pipelines.training.nodes import train_model
 from tests.conftest import project_params
@@ -42,7 +42,8 @@ def test_model_fits_real_tiles_and_finds_their_buildings_through_inference_merge
     scored = split[split.tile_id.isin(train)].assign(split="val")
     params = {**project_params("inference"), "device": "cpu"}
     run = {"run_id": None, "experiment_id": None}
-    documents, chosen = predict_tiles(data["tiles"], data["tile_index"], scored, weights, {}, run, params)
+    documents, chosen = predict_tiles(data["tiles"], select_tiles(data["tile_index"], scored, params), weights, {},
+                                      run, params)
     documents = {tile_id: lazy(make()) for tile_id, make in documents.items()}
     gpkg, _, csv, _ = merge_tile_predictions(documents, chosen, {"zanzibar_1": data["source"].load}, run, params)
     buildings = {image: lazy(frame.assign(tile_ids=frame.tile_ids.map(json.dumps)))  # as stored in the GPKG
