@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,19 @@ PROJECT = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGE = PROJECT / "data/01_raw/images/tanzania_sample.tif"
 SAMPLE_LABELS = PROJECT / "data/01_raw/labels/tanzania_sample.geojson"
 ATLANTA = PROJECT / "tests/data/spacenet_atlanta"
+
+
+@pytest.fixture(autouse=True)
+def _no_tracking_uri_left_behind():
+    """MLflow keeps a process-wide tracking URI once set (kedro-mlflow sets it on every tracked run, some tests
+    set it to read a run back); left behind it would send a later test's Kedro run to an earlier test's store."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        mlflow.set_tracking_uri(None)  # also unsets the environment variable: put it back as it was
+        if before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def project_params(pipeline: str) -> dict[str, Any]:
