@@ -45,14 +45,14 @@ ATLANTA = PROJECT / "tests/data/spacenet_atlanta"
 @pytest.fixture(autouse=True)
 def _no_tracking_uri_left_behind():
     """MLflow keeps a process-wide tracking URI once set (kedro-mlflow sets it on every tracked run, some tests
-    set it to read a run back); left behind it would send a later test's Kedro run to an earlier test's store."""
-    before = os.environ.get("MLFLOW_TRACKING_URI")
+    set it to read a run back); left behind it would send a later test's Kedro run to an earlier test's store.
+    Only that override is cleared (``set_tracking_uri(None)`` would also drop the environment variable, which
+    monkeypatch and settings.py own)."""
     yield
-    mlflow = sys.modules.get("mlflow")
-    if mlflow is not None:
-        mlflow.set_tracking_uri(None)  # also unsets the environment variable: put it back as it was
-        if before is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = before
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._tracking_service import utils
+
+        utils._tracking_uri = None
 
 
 def project_params(pipeline: str) -> dict[str, Any]:
