@@ -45,13 +45,17 @@ ATLANTA = PROJECT / "tests/data/spacenet_atlanta"
 @pytest.fixture(autouse=True)
 def _no_tracking_uri_left_behind():
     """MLflow keeps a process-wide tracking URI once set (kedro-mlflow sets it on every tracked run, some tests
-    set it to read a run back); left behind it would send a later test's Kedro run to an earlier test's store.
+    set it to read a run back); left behind, with a run left active, it would send a later test's Kedro run to
+    an earlier test's store.
     Only that override is cleared (``set_tracking_uri(None)`` would also drop the environment variable, which
     monkeypatch and settings.py own)."""
     yield
     if "mlflow" in sys.modules:
+        import mlflow
         from mlflow.tracking._tracking_service import utils
 
+        while mlflow.active_run() is not None:  # a run left open would become the parent of the next one
+            mlflow.end_run()
         utils._tracking_uri = None
 
 
