@@ -9,10 +9,9 @@ from typing import Any
 
 from kedro.io import AbstractDataset
 
+from footprints.datasets.partitions import RASTER_SUFFIXES
 from footprints.datasets.raster import GeoTIFFDataset, RasterSource
 from footprints.errors import InputError
-
-GEOTIFF_SUFFIXES = (".tif", ".tiff")  # any case: cameras and GIS exports write .TIF too
 
 
 class GeoTIFFCollectionDataset(AbstractDataset[None, dict[str, Callable[[], RasterSource]]]):
@@ -55,7 +54,7 @@ class GeoTIFFCollectionDataset(AbstractDataset[None, dict[str, Callable[[], Rast
 
 def _geotiffs(path: Path) -> list[Path]:
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in GEOTIFF_SUFFIXES)
+        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
     if path.is_file():
         return [path]
     raise InputError(f"{path}: no such file or folder; name GeoTIFF files or folders that hold them")

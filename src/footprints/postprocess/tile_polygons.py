@@ -36,7 +36,8 @@ def tile_prediction(grid: TileGrid, instances: Sequence[PredictedInstance], para
     """
     metric = grid.metric_crs
     inside = reproject([area], grid.crs, metric)[0] if area is not None else None
-    records = [_instance_record(grid, inst, metric, params, inside) for inst in instances]
+    outlines = reproject([polygonize_mask(inst.mask, grid.transform) for inst in instances], grid.crs, metric)
+    records = [_instance_record(inst, outline, params, inside) for inst, outline in zip(instances, outlines)]
     records = _suppress_duplicates([r for r in records if not r["geometry"].is_empty], params["iou_threshold"])
     native = reproject([r["geometry"] for r in records], metric, grid.crs)
     wgs84 = reproject([r["geometry"] for r in records], metric, WGS84)
@@ -53,10 +54,9 @@ def tile_prediction(grid: TileGrid, instances: Sequence[PredictedInstance], para
     }
 
 
-def _instance_record(grid: TileGrid, inst: PredictedInstance, metric, params: dict[str, Any],
+def _instance_record(inst: PredictedInstance, geometry: BaseGeometry, params: dict[str, Any],
                      inside: BaseGeometry | None) -> dict[str, Any]:
     """One instance's polygon in metres: simplified, cut to the image, parts under ``min_area_m2`` dropped."""
-    geometry = reproject([polygonize_mask(inst.mask, grid.transform)], grid.crs, metric)[0]
     if params["simplify_tolerance"] > 0:
         geometry = geometry.simplify(params["simplify_tolerance"], preserve_topology=True)
     if inside is not None:
