@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any
 
@@ -124,6 +124,41 @@ def run_tasks(calls: Iterable[Callable[[], Any]], *, resources: dict[str, float]
             return client.gather(futures)
         finally:
             client.cancel(futures)
+
+
+def imap_tasks(func: Callable[[Any, Any], Any], items: Iterable[Any], *, shared: Any = None,
+               resources: dict[str, float] | None = None, desc: str | None = None) -> Iterator[Any]:
+    """Yield ``func(item, shared)`` for each item, in order, as the results can be had.
+
+    On the run's Dask cluster every item is submitted at once and ``shared`` (e.g. model weights) is sent
+    to each worker once, not with every task; each result is released as soon as it is yielded, so the
+    caller can save results while later tasks still run. Without a cluster the calls run here, one at a time
+    as results are asked for. Retries, exceptions and ``resources`` as in ``run_tasks``.
+    """
+    from tqdm.auto import tqdm
+
+    items = list(items)
+    client = active_client() if items else None
+    with tqdm(total=len(items), desc=desc, unit="task", disable=desc is None or not items, leave=False) as bar:
+        if client is None:
+            for item in items:
+                yield func(item, shared)
+                bar.update(1)
+            return
+        shared_on_workers = client.scatter(shared, broadcast=True, hash=False)
+        futures = client.map(_call_shared, items, task=func, shared=shared_on_workers, pure=False,
+                             resources=resources)
+        try:
+            for future in futures:
+                yield future.result()
+                future.release()
+                bar.update(1)
+        finally:
+            client.cancel(futures)
+
+
+def _call_shared(item: Any, task: Callable[[Any, Any], Any], shared: Any) -> Any:
+    return _call(partial(task, item, shared))
 
 
 def _call(call: Callable[[], Any]) -> Any:

@@ -125,6 +125,12 @@ RULES: dict[str, Rule] = {
     "inference.batch_size": integer(1),
     "inference.detections_per_tile": integer(1),
     "inference.score_threshold": UNIT,
+    "inference.shards.enabled": choice(True, False),
+    "inference.shards.tiles": integer(1),
+    "inference.shards.resources": optional(Rule(
+        lambda v, _: isinstance(v, Mapping) and bool(v) and all(isinstance(k, str) and _number(n) and n > 0
+                                                                for k, n in v.items()),
+        "a mapping of Dask resource names to positive amounts, e.g. {GPU: 1}")),
     "predict.tile_size": optional(integer(32)),
     "predict.overlap": optional(Rule(lambda v, p: _integer(v) and 0 <= v < (p.get("predict.tile_size") or math.inf),
                                      "an integer >= 0 and smaller than predict.tile_size")),

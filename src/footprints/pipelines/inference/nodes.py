@@ -3,8 +3,8 @@
 
 The inference pipeline predicts the tiles a training run held out (``select_tiles``); the predict pipeline
 predicts every tile of new imagery. Both then run the same two nodes, ``predict_tiles`` and
-``merge_tile_predictions``. torch is imported inside ``predict_tiles`` only, so runs of the other pipelines
-never load it.
+``merge_tile_predictions``. torch is imported only when tiles are predicted (``footprints.tile_documents``),
+so runs of the other pipelines never load it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -20,14 +20,13 @@ import geopandas as gpd
 import pandas as pd
 
 from footprints.datasets.raster import Raster, RasterSource
-from footprints.geo import WGS84, TileGrid
+from footprints.geo import WGS84
 from footprints.model.weights import ModelWeights
 from footprints.postprocess.buildings import building_schema, polygon_parts_count
 from footprints.postprocess.challenge import challenge_table
 from footprints.postprocess.merge_images import merge_images
-from footprints.postprocess.tile_polygons import tile_prediction
-from footprints.prefetch import prefetch
-from footprints.tile_data import NODATA, check_model_bands, image_shapes, tile_pixels
+from footprints.tile_data import check_model_bands, image_shapes
+from footprints.tile_documents import TilePredictor, tile_documents
 
 log = logging.getLogger(__name__)
 
@@ -48,58 +47,38 @@ def predict_tiles(tiles: dict[str, Callable[[], Raster]], tile_index: gpd.GeoDat
     """Run the model over every tile of ``tile_index``; one JSON-ready document per tile.
 
     A tile whose document on disk has the same reuse key (same weights, same inference settings, same source
-    raster and tile grid: e.g. from an interrupted run) is not predicted again.
+    raster and tile grid: e.g. from an interrupted run) is not predicted again. The others are predicted in
+    this process, or per shard on the run's Dask cluster with ``shards.enabled`` (``footprints.tile_documents``).
 
     Returns:
         Lazy new documents (computed while they are saved), and the ids of all given tiles (new and reused).
     """
-    from footprints.model import build_model, predict_tiles as run_model, resolve_device
-
     config = model_weights.config
-    rows = list(tile_index.itertuples())
-    keys = {row.tile_id: reuse_key(model_weights.fingerprint, params, row) for row in rows}
-    todo = sorted((row for row in rows if not _already_predicted(existing_tile_predictions.get(row.tile_id),
-                                                                  keys[row.tile_id])),
-                  key=lambda row: row.tile_id)  # the order PartitionedDataset saves partitions in
-    todo_index = tile_index[tile_index.tile_id.isin({row.tile_id for row in todo})]
-    check_model_bands(image_shapes(tiles, todo_index), config["bands"])
+    fingerprint = model_weights.fingerprint
+    keys = {row.tile_id: reuse_key(fingerprint, params, row) for row in tile_index.itertuples()}
+    done = {tile_id for tile_id, key in keys.items()
+            if _already_predicted(existing_tile_predictions.get(tile_id), key)}
+    todo = tile_index[~tile_index.tile_id.isin(done)].sort_values("tile_id")  # PartitionedDataset's save order
+    check_model_bands(image_shapes(tiles, todo), config["bands"])
     origin = (config.get("training") or {}).get("weights_origin", "an unrecorded start")
     log.info("%d tiles chosen, %d already predicted with these weights and settings (%s, trained from %s)",
-             len(rows), len(rows) - len(todo), model_weights.source, origin)
+             len(keys), len(done), model_weights.source, origin)
     tile_size = int(tile_index.width.iloc[0]) if len(tile_index) else config["tile_size"]  # see predict_settings
-    model = build_model(arch=config["arch"], tile_size=tile_size, pretrained="none",
-                        in_channels=len(config["bands"]), state_dict=model_weights.state_dict,
-                        weights_name=model_weights.source)
-    model.roi_heads.detections_per_img = params["detections_per_tile"]
-    model_ref = {"source": model_weights.source, "fingerprint": model_weights.fingerprint, **mlflow_run}
-    batch = params["batch_size"]
-    images = prefetch(((row.tile_id, tile_pixels(tiles[row.tile_id])) for row in todo), depth=2 * batch)
-    detections = run_model(model, images, config["bands"], config["mean"], config["std"],
-                           resolve_device(params["device"]), batch_size=batch,
-                           score_threshold=params["score_threshold"], nodata=NODATA)
-    stream = _DocumentStream(prefetch(detections, depth=batch), params["polygons"], model_ref)
-    documents = {row.tile_id: partial(stream.next_document, row, keys[row.tile_id]) for row in todo}
+    model_ref = {"source": model_weights.source, "fingerprint": fingerprint, **mlflow_run}
+    predictor = TilePredictor(model_weights, fingerprint, tile_size, params, model_ref)
+    stream = tile_documents(predictor, tiles, todo, keys)
+    documents = {tile_id: partial(_next_document, stream, tile_id) for tile_id in todo.tile_id}
     return documents, sorted(keys)
 
 
-class _DocumentStream:
-    """Hands out tile documents one by one as ``PartitionedDataset`` saves them (sorted by tile id).
-
-    The model still runs batched, a batch ahead in its own thread (tiles are read two batches ahead in
-    another), so polygonising and writing overlap with it; each JSON is written as soon as its tile is done,
-    so a run killed during inference keeps the finished tiles and a re-run predicts only the others.
-    """
-
-    def __init__(self, detections, polygon_params: dict[str, Any], model_ref: dict[str, Any]) -> None:
-        self._detections, self._params, self._model_ref = iter(detections), polygon_params, model_ref
-
-    def next_document(self, row: Any, key: str) -> dict[str, Any]:
-        grid = TileGrid.from_index_row(row)
-        tile_id, instances = next(self._detections)
-        if tile_id != grid.tile_id:
-            raise RuntimeError(f"predictions out of order: got {tile_id}, saving {grid.tile_id}")
-        area = gpd.GeoSeries([row.geometry], crs=WGS84).to_crs(grid.crs).iloc[0]  # the in-image part
-        return {**tile_prediction(grid, instances, self._params, self._model_ref, area), "reuse_key": key}
+def _next_document(stream: Iterator[tuple[str, dict[str, Any]]], tile_id: str) -> dict[str, Any]:
+    """The next document of ``stream``, which must be ``tile_id``'s: ``PartitionedDataset`` saves the lazy
+    partitions one by one in tile order, each written as soon as its tile is done, so a run killed during
+    inference keeps the finished tiles and a re-run predicts only the others."""
+    got, document = next(stream)
+    if got != tile_id:
+        raise RuntimeError(f"predictions out of order: got {got}, saving {tile_id}")
+    return document
 
 
 def reuse_key(fingerprint: str, params: dict[str, Any], row: Any) -> str:
