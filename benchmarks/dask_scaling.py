@@ -5,6 +5,9 @@ Stages, each exactly as the pipelines run them (``footprints.distributed`` picks
 
 - ``tiling``: ``tile_images`` (hash + valid fraction per block of windows) and ``TileImagesDataset.save``
   (batches of tiles read, deflated and written on the workers) on a generated SIZE x SIZE RGB GeoTIFF;
+- ``inference``: ``predict_tiles`` with ``inference.shards`` on (shards of SHARD tiles, one model per worker,
+  torch on one thread per worker as Dask's nanny sets it) and the save of its tile JSON, on TILES 256 px tiles
+  of the Nairobi drone image with a seeded untrained model (``benchmarks/inference.py``);
 - ``merge``: ``merge_images`` (one task per image reading its own tile JSON documents) on IMAGES synthetic
   images whose buildings are cut by a 512 px tile grid with 64 px overlap, as a model's tile detections are.
 
@@ -14,7 +17,7 @@ timed; rounds are interleaved and medians are printed. Cluster start-up is repor
 run are checked against the first (same tile bytes, same merged buildings). Ratios are printed, never
 asserted.
 
-    python benchmarks/dask_scaling.py                 # 8000 px raster, 4 images of merge, 3 rounds
+    python benchmarks/dask_scaling.py                 # 8000 px raster, 16 tiles, 4 images of merge, 3 rounds
     python benchmarks/dask_scaling.py --size 4000 --repeat 1
 """
 
@@ -43,10 +46,12 @@ from footprints.distributed import close_client, start_client
 from footprints.geo import tile_id
 from footprints.pipelines.preprocessing.nodes import tile_images
 from footprints.postprocess.merge_images import merge_images
+from inference import make_tiles, project, seeded_weights, settings  # benchmarks/inference.py
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would interleave with the table
 TILE, OVERLAP, PIXEL = 512, 64, 0.5
+STAGES = ("start-up", "tiling", "inference", "merge")
 MERGE = {"iou_threshold": 0.5, "shared_iou_threshold": 0.5, "edge_tolerance_px": 1.5}
 
 
@@ -107,17 +112,26 @@ def run_merge(loaders: dict) -> str:
     return f"{n} buildings, sha {hashlib.sha256(b''.join(shapely.to_wkb(geoms))).hexdigest()[:12]}"
 
 
+def run_inference(inputs: tuple, out: Path) -> str:
+    weights, tiles, index, params = inputs
+    _, found = project(weights, tiles, index, params, out)
+    return f"{len(index)} tiles, {found} detections"
+
+
 def warm_up(client) -> None:
     """Imports on every worker before timing (a long run pays them once per worker)."""
     import importlib
 
     client.run(lambda: [importlib.import_module(m) for m in ("footprints.tiling", "footprints.datasets.partitions",
-                                                             "footprints.postprocess.merge_images")])
+                                                             "footprints.postprocess.merge_images",
+                                                             "footprints.tile_documents", "footprints.model.build")])
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=8000, help="side of the tiling raster, pixels")
+    ap.add_argument("--tiles", type=int, default=16, help="256 px tiles to predict")
+    ap.add_argument("--shard", type=int, default=4, help="tiles per inference task")
     ap.add_argument("--images", type=int, default=4, help="synthetic images to merge")
     ap.add_argument("--tiles-per-side", type=int, default=8, help="tiles per side of each synthetic image")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds (medians are printed)")
@@ -128,10 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         raster.parent.mkdir()
         generate_raster(raster, a.size)
         loaders = write_documents(work / "docs", a.images, a.tiles_per_side)
+        tiles, index = make_tiles(work, 256, a.tiles)
+        params = {**settings(argparse.Namespace(device="cpu", batch_size=4, score_threshold=0.05)),
+                  "shards": {"enabled": True, "tiles": a.shard, "resources": None}}
+        predicting = (seeded_weights(256), tiles, index, params)
         print(f"# tiling: {a.size} x {a.size} RGB ({raster.stat().st_size / 2**20:.0f} MiB), {TILE} px tiles, "
-              f"overlap {OVERLAP}; merge: {a.images} images, {len(loaders)} tile documents")
+              f"overlap {OVERLAP}; inference: {a.tiles} tiles in shards of {a.shard}; merge: {a.images} images, {len(loaders)} tile documents")
         times: dict[tuple[str, int], list[float]] = {}
-        outputs: dict[str, set[str]] = {"tiling": set(), "merge": set()}
+        outputs: dict[str, set[str]] = {"tiling": set(), "inference": set(), "merge": set()}
         for rnd in range(a.repeat):
             for workers in (1, 2):
                 t0 = time.perf_counter()
@@ -141,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                     warm_up(client)
                     times.setdefault(("start-up", workers), []).append(time.perf_counter() - t0)
                     for stage, run in (("tiling", lambda: run_tiling(raster, work / "tiles")),
+                                       ("inference", lambda: run_inference(predicting, work / "predicted")),
                                        ("merge", lambda: run_merge(loaders))):
                         t1 = time.perf_counter()
                         outputs[stage].add(run())
@@ -148,10 +167,10 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     close_client(client)
                 print(f"  round {rnd + 1}, {workers} worker(s): "
-                      + ", ".join(f"{s} {times[(s, workers)][-1]:.2f} s" for s in ("start-up", "tiling", "merge")),
+                      + ", ".join(f"{s} {times[(s, workers)][-1]:.2f} s" for s in STAGES),
                       flush=True)
         print(f"\n{'stage':10s} {'1 worker s':>11s} {'2 workers s':>12s} {'speed-up':>9s}   (medians of {a.repeat})")
-        for stage in ("tiling", "merge", "start-up"):
+        for stage in STAGES:
             one, two = statistics.median(times[(stage, 1)]), statistics.median(times[(stage, 2)])
             print(f"{stage:10s} {one:11.2f} {two:12.2f} {one / two:8.2f}x")
         same = all(len(v) == 1 for v in outputs.values())

@@ -14,17 +14,15 @@ from typing import Any, ClassVar
 from urllib.parse import quote, quote_plus
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import psycopg2
-import shapely
 import sqlalchemy as sa
 from geoalchemy2 import Geometry
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 from pyproj import CRS
 
-from footprints.datasets.spatial_table import TILE_KEY, finish_clip
+from footprints.datasets.spatial_table import TILE_KEY, all_boxes, finish_clip
 from footprints.datasets.vector import _with_plain_columns
 from footprints.errors import InputError
 
@@ -127,7 +125,7 @@ class PostGISTable:
         in_tile_crs = sa.func.ST_Transform(geom, tile_srid) if tile_srid != self.srid else geom
         # geometry::text is hex EWKB, what read_postgis parses (a bare geoalchemy2 function would not be)
         query = (sa.select(clip.c.pos.label(TILE_KEY), *(rows.c[c] for c in attributes),
-                           sa.cast(_clip(in_tile_crs, clip.c.tile_geom, _all_boxes(tiles)), sa.Text)
+                           sa.cast(_clip(in_tile_crs, clip.c.tile_geom, all_boxes(tiles)), sa.Text)
                            .label("geometry"))
                  .select_from(rows.join(clip, sa.func.ST_Intersects(geom, clip.c.geom))))
         with _transaction(self._engine, self._where) as conn:
@@ -170,15 +168,11 @@ class PostGISTable:
         return srid
 
 
-def _all_boxes(tiles: gpd.GeoDataFrame) -> bool:
-    """True when every footprint is its own bounding box (up to float noise)."""
-    geoms = tiles.geometry.values
-    return bool(np.allclose(shapely.area(geoms), shapely.area(shapely.envelope(geoms)), rtol=1e-9, atol=0))
-
-
 def _clip(geom, tile_geom, boxes: bool):
+    """Box footprints: rows whose bounding box lies inside (``@``) are taken as they are, the others cut
+    with ``ST_ClipByBox2D``; otherwise ``ST_Intersection``."""
     if boxes:
-        return sa.func.ST_ClipByBox2D(geom, sa.func.Box2D(tile_geom))
+        return sa.case((geom.op("@")(tile_geom), geom), else_=sa.func.ST_ClipByBox2D(geom, sa.func.Box2D(tile_geom)))
     return sa.func.ST_Intersection(geom, tile_geom)
 
 

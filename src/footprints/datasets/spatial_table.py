@@ -32,6 +32,26 @@ class SpatialTable(Protocol):
         """Each row intersecting each tile footprint, clipped to it, as ``tile_id`` + row attributes."""
 
 
+def all_boxes(tiles: gpd.GeoDataFrame) -> bool:
+    """True when every footprint is its own bounding box (up to float noise): the in-image part of a north-up
+    tile in its image CRS. A row whose bounding box lies inside such a footprint is inside it, unclipped."""
+    geoms = tiles.geometry.values
+    return bool(np.allclose(shapely.area(geoms), shapely.area(shapely.envelope(geoms)), rtol=1e-9, atol=0))
+
+
+def clip_pairs(geoms: np.ndarray, footprints: np.ndarray, boxes: bool) -> np.ndarray:
+    """``geoms[i]`` clipped to ``footprints[i]``. With box footprints only the geometries reaching past their
+    box are intersected (most buildings lie inside a tile: a bounds comparison settles those)."""
+    if not boxes:
+        return shapely.intersection(geoms, footprints)
+    inner, outer = shapely.bounds(geoms), shapely.bounds(footprints)
+    inside = np.all(inner[:, :2] >= outer[:, :2], axis=1) & np.all(inner[:, 2:] <= outer[:, 2:], axis=1)
+    clipped = geoms.copy()
+    cut = ~inside
+    clipped[cut] = shapely.intersection(geoms[cut], footprints[cut])
+    return clipped
+
+
 def finish_clip(clipped: gpd.GeoDataFrame, sort_by: list[str]) -> gpd.GeoDataFrame:
     """Keep only the polygonal part of each clipped geometry and drop what is left empty.
 

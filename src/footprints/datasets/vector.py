@@ -9,13 +9,12 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 from pyogrio.raw import detect_write_driver
-import shapely
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 from pyproj import CRS
 
 from footprints.atomic import atomic_path
-from footprints.datasets.spatial_table import TILE_KEY, finish_clip
+from footprints.datasets.spatial_table import TILE_KEY, all_boxes, clip_pairs, finish_clip
 from footprints.errors import InputError
 
 
@@ -30,7 +29,8 @@ class GeoPackageTable:
         return gpd.read_file(self.path, layer=self.layer, bbox=bbox, engine="pyogrio")
 
     def clip_to(self, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        """Spatial join (STRtree) of the rows with the tile footprints, then one vectorised intersection.
+        """Spatial join (STRtree) of the rows with the tile footprints, then one vectorised intersection (of
+        only the rows reaching past their footprint when footprints are boxes: ``clip_pairs``).
 
         The clip happens in the tiles' CRS (an image's own): the rows inside the tiles' box are read with the
         file's R-tree and transformed there; the result is in the tiles' CRS.
@@ -38,10 +38,10 @@ class GeoPackageTable:
         crs = tiles.crs or self.crs
         bbox = tuple(tiles.to_crs(self.crs).total_bounds) if len(tiles) and tiles.crs else tuple(tiles.total_bounds)
         rows = (self.read(bbox=bbox) if len(tiles) else self.read().iloc[:0]).to_crs(crs)
-        pairs = gpd.sjoin(rows, tiles[[TILE_KEY, "geometry"]], predicate="intersects", how="inner")
-        footprints = tiles.set_index(TILE_KEY).geometry.loc[pairs[TILE_KEY]].values
-        clipped = pairs.drop(columns="index_right").set_geometry(
-            shapely.intersection(pairs.geometry.values, footprints), crs=crs)
+        tiles = tiles[[TILE_KEY, "geometry"]].reset_index(drop=True)
+        pairs = gpd.sjoin(rows, tiles, predicate="intersects", how="inner")
+        footprints = tiles.geometry.values[pairs.pop("index_right").to_numpy()]
+        clipped = pairs.set_geometry(clip_pairs(pairs.geometry.values, footprints, all_boxes(tiles)), crs=crs)
         columns = [TILE_KEY] + [c for c in rows.columns if c != "geometry"] + ["geometry"]
         return finish_clip(clipped[columns], sort_by=[TILE_KEY, *rows.columns[:1]])
 
