@@ -1,4 +1,5 @@
-"""A run that does not touch the model must not pay for importing it (torch, torchvision: seconds, ~1 GB).
+"""A run that does not touch the model or draw a plot must not pay for importing torch, torchvision (seconds,
+~1 GB) or matplotlib (~30 MB).
 
 Each check runs in a fresh interpreter, since this test process has long imported everything."""
 
@@ -10,7 +11,7 @@ import sys
 
 from tests.conftest import PROJECT
 
-HEAVY = ("torch", "torchvision", "torchmetrics")
+HEAVY = ("torch", "torchvision", "torchmetrics", "matplotlib")
 IMPORTED = "print(json.dumps(sorted(m for m in {modules!r} if m in sys.modules)))"
 
 

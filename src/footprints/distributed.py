@@ -1,7 +1,7 @@
 """Coarse tasks (a raster block, a batch of tiles, an image) on the run's Dask cluster, or in-process.
 
-``DaskHook`` (footprints.hooks) starts a ``distributed.Client`` from ``conf/<env>/dask.yml`` before a run and
-closes it after. Library code calls :func:`map_tasks`, which sends the work to that client when there is one
+``DaskHook`` (footprints.hooks) hands the settings of ``conf/<env>/dask.yml`` to this module before a run
+(the ``distributed.Client`` starts with the first task) and closes the client after. Library code calls :func:`map_tasks`, which sends the work to that client when there is one
 and otherwise runs the same function in this process: nodes never know which happened. Tasks carry paths and
 small specs, never pixels, so a task costs the same whether its worker is a thread here or a process on
 another machine.
@@ -73,8 +73,35 @@ def close_client(client) -> None:
         cluster.close()
 
 
+_pending: dict[str, Any] | None = None  # the run's cluster settings until its first task starts it
+_started = None  # the client started from them
+
+
+def start_on_first_task(config: dict[str, Any] | None) -> None:
+    """Remember the run's cluster settings; the client starts when a task first needs it (``active_client``).
+
+    A run whose nodes submit no task (training, a run with nothing left to do) starts no cluster: no
+    seconds, no memory spent on one.
+    """
+    global _pending
+    close_started()
+    settings = dask_settings(config)
+    _pending = settings if settings["enabled"] else None
+
+
+def close_started() -> None:
+    """Close the client ``active_client`` started, if any, and forget the pending settings."""
+    global _pending, _started
+    client, _pending, _started = _started, None, None
+    close_client(client)
+
+
 def active_client():
     """The run's client, or None: tasks then run in this process."""
+    global _pending, _started
+    if _pending is not None:
+        settings, _pending = _pending, None
+        _started = start_client(settings)
     if "distributed" not in sys.modules:  # no client can exist; importing Dask would cost ~0.5 s for nothing
         return None
     from distributed import default_client

@@ -1,53 +1,29 @@
 """Evaluation of predicted building footprints: SpaceNet F1, tile-border breakdown, COCO mask AP, plots.
 
-Plain functions without Kedro imports; the evaluation pipeline's nodes call them.
+Plain functions without Kedro imports; the evaluation pipeline's nodes call them. The names below load
+their submodule on first use (PEP 562), as in ``footprints.model``: pipeline discovery imports the reporting
+nodes on every ``kedro run``, and the plots would otherwise bring matplotlib (~30 MB) into runs that draw
+nothing.
 """
 
-from footprints.evaluation.border import border_breakdown, crosses_border, interior_borders, merge_summary
-from footprints.evaluation.coco import mask_map
-from footprints.evaluation.gallery import buildings_per_tile, gallery_tiles
-from footprints.evaluation.matching import (
-    ALL_BUILDINGS,
-    MEAN_OVER_CLASSES,
-    combine_scores,
-    combine_threshold_scores,
-    match,
-    per_class_scores,
-    scores,
-    threshold_scores,
-)
-from footprints.evaluation.plots import (
-    GalleryItem,
-    class_scores_bars,
-    loss_curves,
-    map_overlay,
-    threshold_f1_curve,
-    tile_gallery,
-)
-from footprints.evaluation.report import flat_metrics, markdown_report
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "ALL_BUILDINGS",
-    "GalleryItem",
-    "MEAN_OVER_CLASSES",
-    "border_breakdown",
-    "buildings_per_tile",
-    "class_scores_bars",
-    "combine_scores",
-    "combine_threshold_scores",
-    "crosses_border",
-    "flat_metrics",
-    "gallery_tiles",
-    "interior_borders",
-    "loss_curves",
-    "map_overlay",
-    "markdown_report",
-    "mask_map",
-    "match",
-    "merge_summary",
-    "per_class_scores",
-    "scores",
-    "threshold_f1_curve",
-    "threshold_scores",
-    "tile_gallery",
-]
+_EXPORTS = {
+    ".border": ["border_breakdown", "crosses_border", "interior_borders", "merge_summary"],
+    ".coco": ["mask_map"],
+    ".gallery": ["GalleryItem", "buildings_per_tile", "gallery_tiles"],
+    ".matching": ["ALL_BUILDINGS", "MEAN_OVER_CLASSES", "combine_scores", "combine_threshold_scores", "match",
+                  "per_class_scores", "scores", "threshold_scores"],
+    ".plots": ["class_scores_bars", "loss_curves", "map_overlay", "threshold_f1_curve", "tile_gallery"],
+    ".report": ["flat_metrics", "markdown_report"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_MODULE_OF[name], __name__), name)

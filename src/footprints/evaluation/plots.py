@@ -10,7 +10,6 @@ from two buildings cannot pass for a result.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -23,21 +22,11 @@ from matplotlib.lines import Line2D
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
+from footprints.evaluation.gallery import GalleryItem
 from footprints.evaluation.matching import ALL_BUILDINGS, RATE_COLUMNS
 from footprints.classes import CLASS_NAMES
 
 TRUTH_COLOR, PRED_COLOR, TILE_COLOR, AREA_COLOR = "lime", "magenta", "white", "yellow"
-
-
-class GalleryItem(NamedTuple):
-    """One gallery panel: RGB (H x W x 3 floats in [0, 1]), truth polygons, (predicted polygon, score) pairs
-    in pixel coordinates, and optionally the image's valid pixels (H x W bool; padding False) and a title."""
-
-    rgb: np.ndarray
-    truth: Sequence[BaseGeometry]
-    pred: Sequence[tuple[BaseGeometry, float]]
-    valid: np.ndarray | None = None
-    title: str = ""
 
 
 def loss_curves(history: pd.DataFrame, trained_on: str = "") -> Figure:

@@ -8,19 +8,20 @@ from typing import Any
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
-from footprints.distributed import close_client, dask_settings, start_client
+from footprints.distributed import close_started, dask_settings, start_on_first_task
 
 
 class DaskHook:
-    """Start a Dask client before the pipeline runs and close it after, also when a node fails.
+    """Give the run its Dask client, started by the first task a node submits, and close it after the run,
+    also when a node fails.
 
     The settings are read when the context is created (so a bad ``dask.yml`` fails before any node runs); the
-    cluster starts only for ``kedro run``, not for ``kedro viz`` or ``kedro catalog``.
+    cluster starts only during ``kedro run``, never for ``kedro viz`` or ``kedro catalog``, and only once a
+    node has work for it.
     """
 
     def __init__(self) -> None:
         self._settings: dict[str, Any] | None = None
-        self._client = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -32,17 +33,12 @@ class DaskHook:
 
     @hook_impl
     def before_pipeline_run(self) -> None:
-        self._close()
-        self._client = start_client(self._settings or {"enabled": False})
+        start_on_first_task(self._settings or {"enabled": False})
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        self._close()
+        close_started()
 
     @hook_impl
     def on_pipeline_error(self) -> None:
-        self._close()
-
-    def _close(self) -> None:
-        client, self._client = self._client, None
-        close_client(client)
+        close_started()

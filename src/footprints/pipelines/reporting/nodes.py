@@ -8,29 +8,43 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from matplotlib.figure import Figure
 from shapely.geometry import shape
 
 from footprints.classes import CLASS_NAMES
 from footprints.datasets.masks import InstanceMasks
 from footprints.datasets.raster import Raster, RasterSource, stretch
 from footprints.datasets.spatial_table import SpatialTable
-from footprints.evaluation import (GalleryItem, border_breakdown, class_scores_bars, combine_scores,
-                                   combine_threshold_scores, flat_metrics, gallery_tiles, loss_curves, map_overlay,
-                                   markdown_report, mask_map, per_class_scores, threshold_f1_curve, threshold_scores,
-                                   tile_gallery)
-from footprints.evaluation.border import CROSSES_BORDER, WITHIN_TILE
-from footprints.evaluation.matching import from_counts
+from footprints.evaluation.border import CROSSES_BORDER, WITHIN_TILE, border_breakdown
+from footprints.evaluation.coco import mask_map
+from footprints.evaluation.gallery import GalleryItem, gallery_tiles
+from footprints.evaluation.matching import (combine_scores, combine_threshold_scores, from_counts,
+                                            per_class_scores, threshold_scores)
+from footprints.evaluation.report import flat_metrics, markdown_report
 from footprints.geo import TileGrid, map_to_pixel, rasterize_instances, reproject
 from footprints.postprocess.buildings import building_schema
 from footprints.evaluation.provenance import provenance_section
 from footprints.model.weights import ModelWeights
+
+class Figure(Protocol):
+    """What the plot nodes return: a matplotlib ``Figure`` (``footprints.evaluation.plots`` draws them), named
+    by what kedro-datasets' ``MatplotlibWriter`` needs, so that the pipeline discovery of every ``kedro run``
+    (which resolves node type hints) does not import matplotlib; the plot nodes import it when they run."""
+
+    def savefig(self, fname: Any, **kwargs: Any) -> None: ...
+
+
+def _plots():
+    """``footprints.evaluation.plots``, imported when a plot is drawn (it imports matplotlib)."""
+    from footprints.evaluation import plots
+
+    return plots
+
 
 EVALUATED_SPLIT = "val"
 PLOT_FILES = ["loss_curves.png", "class_scores.png", "threshold_f1.png", "tile_gallery.png", "map_overlay.png"]
@@ -118,18 +132,18 @@ def plot_loss_curves(training_history: pd.DataFrame, labelled_tile_index: gpd.Ge
         tile_split.tile_id[tile_split.split == "train"])]
     trained_on = (f"{len(train_tiles)} training tiles, {int(train_tiles.n_instances.sum())} building instances "
                   "(a building in a tile overlap counts in each tile)")
-    return loss_curves(pd.concat([train, val], ignore_index=True), trained_on)
+    return _plots().loss_curves(pd.concat([train, val], ignore_index=True), trained_on)
 
 
 def plot_class_scores(building_scores: pd.DataFrame) -> Figure:
-    return class_scores_bars(building_scores.set_index("class_name"))
+    return _plots().class_scores_bars(building_scores.set_index("class_name"))
 
 
 def plot_threshold_f1(frames: Frames, params: dict[str, Any]) -> Figure:
     iou = params["iou_threshold"]
     curves = [threshold_scores(f["pred"], f["truth"], THRESHOLDS, iou) for f in frames.values()]
     present = {c for f in frames.values() for c in (*f["pred"].class_name, *f["truth"].class_name)}
-    return threshold_f1_curve(combine_threshold_scores(curves) if curves else
+    return _plots().threshold_f1_curve(combine_threshold_scores(curves) if curves else
                               threshold_scores(_EMPTY, _EMPTY, THRESHOLDS, iou), present, iou,
                               n_truth=sum(len(f["truth"]) for f in frames.values()),
                               n_pred=sum(len(f["pred"]) for f in frames.values()))
@@ -144,7 +158,7 @@ def plot_tile_gallery(tiles: dict[str, Callable[[], Raster]], tile_predictions: 
                                       params["gallery_min_valid_fraction"]).itertuples()]
     picks = sorted(picks, key=lambda p: (p[0].valid_fraction < params["gallery_min_valid_fraction"],
                                          -p[0].n_truth, p[0].tile_id))[:params["gallery_tiles"]]
-    return tile_gallery([_gallery_item(tiles[row.tile_id](), tile_predictions.get(row.tile_id),
+    return _plots().tile_gallery([_gallery_item(tiles[row.tile_id](), tile_predictions.get(row.tile_id),
                                        truth[truth.intersects(row.geometry)], TileGrid.from_index_row(row))
                          for row, truth in picks])
 
@@ -175,7 +189,7 @@ def plot_map_overlay(raw_images: dict[str, Callable[[], RasterSource]], frames: 
     tiles = tile_index[tile_index.image_id == image_id].to_crs(crs)
     area = frame["tiles"].to_crs(crs).geometry.union_all() if len(frame["tiles"]) else None
     bands = raster.array[:3] if raster.array.shape[0] >= 3 else raster.array[:1].repeat(3, axis=0)
-    return map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"], tiles,
+    return _plots().map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"], tiles,
                        area)
 
 
