@@ -132,7 +132,8 @@ def score_each_held_out_image(root: Path) -> dict[str, dict[str, float]]:
         per_class, _ = score_buildings(frames, {"iou_threshold": iou})
         everything = per_class.set_index("class_name").loc[ALL_BUILDINGS]
         masks = score_masks(loaded["tile_predictions"], loaded["instance_masks"], loaded["tile_index"], only)
-        scores[image_id] = {"truth": len(frames["truth"]), "predicted": len(frames["pred"]),
+        scores[image_id] = {"truth": sum(len(f["truth"]) for f in frames.values()),
+                            "predicted": sum(len(f["pred"]) for f in frames.values()),
                             **{k: float(everything[k]) for k in ("precision", "recall", "f1")},
                             "mask_ap": masks.get("map", float("nan")), "mask_ap50": masks.get("map_50", float("nan"))}
     return scores
