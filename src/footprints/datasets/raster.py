@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import numpy as np
 import rasterio
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import ImagePreview
+from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError, WindowError
 from rasterio.windows import Window
 
@@ -21,6 +23,10 @@ from footprints.atomic import atomic_path
 from footprints.errors import InputError
 from footprints.geo import is_rotated
 
+# GDAL's block cache defaults to 5% of RAM and keeps every block a window read touched. The project reads each
+# block about once (tiling streams windows), so a large cache only makes memory grow with the raster: 64 MB
+# per process unless the environment says otherwise (GDAL reads it when the cache is first used).
+os.environ.setdefault("GDAL_CACHEMAX", "64")
 
 # Sources opened once for a whole batch of windows (see ``keep_open``); None outside such a batch.
 _OPEN_SOURCES: contextvars.ContextVar[dict[Path, Any] | None] = contextvars.ContextVar("open_sources", default=None)
@@ -101,7 +107,7 @@ class RasterSource:
                 top, left = int(inside.row_off - window.row_off), int(inside.col_off - window.col_off)
                 rows, cols = slice(top, top + int(inside.height)), slice(left, left + int(inside.width))
                 array[:, rows, cols] = src.read(window=inside)
-                mask[rows, cols] = src.dataset_mask(window=inside)
+                mask[rows, cols] = 255 if _all_valid(src) else src.dataset_mask(window=inside)
             transform = src.window_transform(window)
         profile = {**self.profile, "transform": transform, "height": array.shape[1], "width": array.shape[2]}
         return Raster(array, profile, mask)
@@ -123,9 +129,17 @@ class RasterSource:
         kept open under the default cache lets the cache grow with the raster.
         """
         with _opened(self.path) as src:
+            if _all_valid(src):
+                return 1.0
             inside = window.intersection(Window(0, 0, src.width, src.height))
             mask = src.dataset_mask(window=inside)
         return float(np.count_nonzero(mask)) / mask.size
+
+
+def _all_valid(src) -> bool:
+    """No nodata value, mask band or alpha on any band: every pixel is data, and reading the dataset mask
+    (which GDAL computes by reading the pixel blocks) would only cost time and block cache."""
+    return all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums)
 
 
 def _inside(window: Window, width: int, height: int) -> Window | None:

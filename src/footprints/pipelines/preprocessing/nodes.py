@@ -77,16 +77,15 @@ def _index_image(image_id: str, source: RasterSource, specs: list[TileSpec], fra
     profile = source.profile
     image_area = footprint(profile["transform"], profile["width"], profile["height"])
     metric = metric_crs(profile["crs"], image_area.bounds).to_string()
-    rows = []
-    for spec, valid in zip(specs, fractions, strict=True):
-        if valid < params["min_valid_fraction"]:
-            continue
-        shape = footprint(spec.transform, spec.size, spec.size).intersection(image_area)
-        rows.append({"tile_id": spec.tile_id, "image_id": image_id, "row_off": spec.row_off,
-                     "col_off": spec.col_off, "width": spec.size, "height": spec.size,
-                     "transform": json.dumps(list(spec.transform)[:6]), "crs": profile["crs"].to_string(),
-                     "metric_crs": metric, "valid_fraction": round(valid, 6), "image_sha256": digest,
-                     "geometry": reproject([shape], profile["crs"], WGS84)[0], "spec": spec})
+    kept = [(spec, valid) for spec, valid in zip(specs, fractions, strict=True)
+            if valid >= params["min_valid_fraction"]]
+    shapes = [footprint(spec.transform, spec.size, spec.size).intersection(image_area) for spec, _ in kept]
+    outlines = reproject(shapes, profile["crs"], WGS84)  # one transformer for the image, not one per tile
+    rows = [{"tile_id": spec.tile_id, "image_id": image_id, "row_off": spec.row_off, "col_off": spec.col_off,
+             "width": spec.size, "height": spec.size, "transform": json.dumps(list(spec.transform)[:6]),
+             "crs": profile["crs"].to_string(), "metric_crs": metric, "valid_fraction": round(valid, 6),
+             "image_sha256": digest, "geometry": outline, "spec": spec}
+            for (spec, valid), outline in zip(kept, outlines, strict=True)]
     if not rows:
         log.warning("%s: no tile has %.0f%% valid pixels; the image is skipped", source.path,
                     100 * params["min_valid_fraction"])
