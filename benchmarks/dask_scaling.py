@@ -82,7 +82,7 @@ def write_documents(folder: Path, images: int, tiles_per_side: int, seed: int = 
                 parts = shapely.intersection(buildings[tree.query(frame, predicate="intersects")], frame)
                 tid = tile_id(image_id, int(r * (TILE - OVERLAP)), int(c * (TILE - OVERLAP)))
                 doc = {"tile_id": tid, "image_id": image_id, "crs": "EPSG:32737",
-                       "transform": [PIXEL, 0.0, left, 0.0, -PIXEL, top], "height": TILE, "width": TILE,
+                       "metric_crs": "EPSG:32737", "transform": [PIXEL, 0.0, left, 0.0, -PIXEL, top], "height": TILE, "width": TILE,
                        "model": {"synthetic": True},
                        "instances": [{"class": CLASS_NAMES[0], "score": 0.9,
                                       "scores": {name: float(k == 0) for k, name in enumerate(CLASS_NAMES)},
