@@ -40,7 +40,7 @@ HELD_OUT = ["zanzibar_2", "tanzania_sample"]
 CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "preprocessing": {"tile_size": 256, "overlap": 32},
-        "training": {"arch": "maskrcnn_resnet50_fpn", "epochs": 3, "samples_per_epoch": 128, "val_loss_tiles": 32,
+        "training": {"arch": "maskrcnn_resnet50_fpn", "epochs": 6, "samples_per_epoch": 128, "val_loss_tiles": 32,
                      "batch_size": 4, "optimizer": "adamw", "lr": 3e-4, "weight_decay": 1e-4, "num_workers": 1,
                      "torch_threads": 2, "device": "cpu"},
         "inference": {"device": "cpu", "batch_size": 4},
