@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from footprints import distributed
 from footprints.distributed import active_client, dask_settings, map_tasks, start_client
 from footprints.errors import InputError
 from footprints.hooks import DaskHook
@@ -44,7 +45,8 @@ def test_hook_starts_a_client_for_the_run_and_closes_it_on_failure(tmp_path):
     hook.after_context_created(SimpleNamespace(config_loader=loader))
     assert active_client() is None
     hook.before_pipeline_run()
-    client = active_client()
+    assert distributed._started is None  # no task yet: no cluster (a run without tasks never starts one)
+    client = active_client()  # the first task's call
     assert client is not None and sum(client.nthreads().values()) == 2
     assert map_tasks(abs, [-1, -2, 3]) == [1, 2, 3]
     hook.on_pipeline_error()

@@ -26,6 +26,20 @@ class TestGeoTIFFDataset:
         assert (tile.mask[:16, :36] == 255).all() and (tile.mask[16:, :] == 0).all()
         assert tile.transform == source.profile["transform"] * rasterio.Affine.translation(64, 64)
 
+    def test_a_raster_without_nodata_or_mask_is_valid_everywhere_inside(self, make_raster, tmp_path):
+        """Such rasters skip GDAL's dataset-mask reads; the answers must be those of a read mask."""
+        plain = GeoTIFFDataset(filepath=str(make_raster(width=100, height=80)), lazy=True).load()
+        masked_path = make_raster("masked.tif", width=100, height=80)
+        with rasterio.open(masked_path, "r+") as dst:  # the same pixels, with an explicit all-valid mask band
+            dst.write_mask(np.full((80, 100), 255, np.uint8))
+        masked = GeoTIFFDataset(filepath=str(masked_path), lazy=True).load()
+        for window in (Window(0, 0, 64, 64), Window(64, 64, 64, 64), Window(90, 0, 64, 64)):
+            a, b = plain.read(window), masked.read(window)
+            np.testing.assert_array_equal(a.mask, b.mask)
+            np.testing.assert_array_equal(a.array, b.array)
+            assert plain.valid_fraction(window) == masked.valid_fraction(window) == 1.0
+        assert plain.read(Window(64, 64, 64, 64)).mask[16:].sum() == 0  # padding stays no data
+
     def test_mask_of_padded_tile_survives_save(self, make_raster, tmp_path):
         source = GeoTIFFDataset(filepath=str(make_raster(width=100, height=80)), lazy=True).load()
         tile = source.read(Window(0, 0, 128, 128))

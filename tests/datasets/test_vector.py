@@ -1,8 +1,11 @@
 """VectorFileDataset and the GeoPackage label table on real files."""
 
 import geopandas as gpd
+import numpy as np
 import pytest
-from shapely.geometry import box
+from shapely.geometry import Polygon, box
+
+from footprints.datasets.spatial_table import all_boxes, clip_pairs
 
 from footprints.datasets.vector import VectorFileDataset
 from footprints.errors import InputError
@@ -39,6 +42,17 @@ class TestVectorFileDataset:
         clipped = ds.load().clip_to(tiles)
         assert list(zip(clipped.tile_id, clipped.label_id)) == [("t1", 1), ("t1", 2), ("t2", 2)]
         assert clipped.geometry.area.tolist() == [16, 4, 16]
+
+    def test_only_rows_reaching_past_a_box_footprint_are_cut(self):
+        geoms = np.array([box(1, 1, 3, 3), box(8, 8, 12, 12), box(1, 1, 3, 3)])
+        footprints = np.array([box(0, 0, 10, 10), box(0, 0, 10, 10), Polygon([(0, 0), (4, 0), (0, 4)])])
+        boxed = clip_pairs(geoms[:2], footprints[:2], boxes=True)
+        assert boxed[0] is geoms[0]  # inside: the stored row as it is
+        assert boxed[1].equals(box(8, 8, 10, 10))
+        assert all_boxes(gpd.GeoDataFrame(geometry=footprints[:2])) and not all_boxes(gpd.GeoDataFrame(
+            geometry=footprints))
+        triangle = clip_pairs(geoms[2:], footprints[2:], boxes=False)[0]  # inside the bounds, not the triangle
+        assert triangle.equals(geoms[2].intersection(footprints[2])) and triangle.area < 4
 
     def test_preview_is_a_table(self, tmp_path):
         ds = VectorFileDataset(filepath=str(tmp_path / "x.gpkg"))
