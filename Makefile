@@ -31,7 +31,7 @@ viz: install
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
 
-# The quick set (about 5 minutes on 2 cores); each script's --help gives the full-size options.
+# The quick set (about 10 minutes on 2 cores); each script's --help gives the full-size options.
 benchmark: install
 	$(BIN)/python benchmarks/tiling.py
 	$(BIN)/python benchmarks/merge.py
@@ -39,6 +39,7 @@ benchmark: install
 	$(BIN)/python benchmarks/dask_scaling.py
 	$(BIN)/python benchmarks/label_query.py
 	$(BIN)/python benchmarks/reporting.py
+	$(BIN)/python benchmarks/inference.py --repeat 1
 
 clean:
 	rm -rf data/02_intermediate data/03_primary data/04_feature data/05_model_input data/06_models \
