@@ -24,9 +24,9 @@ from footprints.errors import InputError
 from footprints.geo import is_rotated
 
 # GDAL's block cache defaults to 5% of RAM and keeps every block a window read touched. The project reads each
-# block about once (tiling streams windows), so a large cache only makes memory grow with the raster: 64 MB
+# block about once (tiling streams windows), so a large cache only makes memory grow with the raster: 16 MB
 # per process unless the environment says otherwise (GDAL reads it when the cache is first used).
-os.environ.setdefault("GDAL_CACHEMAX", "64")
+os.environ.setdefault("GDAL_CACHEMAX", "16")
 
 # Sources opened once for a whole batch of windows (see ``keep_open``); None outside such a batch.
 _OPEN_SOURCES: contextvars.ContextVar[dict[Path, Any] | None] = contextvars.ContextVar("open_sources", default=None)
