@@ -6,8 +6,7 @@ nodes on every ``kedro run``, and the plots would otherwise bring matplotlib (~3
 nothing.
 """
 
-from importlib import import_module
-from typing import Any
+from footprints.lazy import lazy_exports
 
 _EXPORTS = {
     ".border": ["border_breakdown", "crosses_border", "interior_borders", "merge_summary"],
@@ -18,12 +17,5 @@ _EXPORTS = {
     ".plots": ["class_scores_bars", "loss_curves", "map_overlay", "threshold_f1_curve", "tile_gallery"],
     ".report": ["flat_metrics", "markdown_report"],
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_MODULE_OF[name], __name__), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

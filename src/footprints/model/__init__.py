@@ -13,8 +13,7 @@ inside the functions that run the model. ``tests/test_startup.py`` checks that p
 preprocessing run stay free of torch.
 """
 
-from importlib import import_module
-from typing import Any
+from footprints.lazy import lazy_exports
 
 _EXPORTS = {
     ".build": ["ARCHITECTURES", "build_model"],
@@ -27,12 +26,5 @@ _EXPORTS = {
     ".weights": ["ModelWeights", "WeightsError", "load_weights", "read_weights", "save_weights"],
     "footprints.classes": ["CLASS_NAMES", "NUM_CLASSES"],
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_MODULE_OF[name], __name__), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)
