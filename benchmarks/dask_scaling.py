@@ -82,7 +82,8 @@ def write_documents(folder: Path, images: int, tiles_per_side: int, seed: int = 
                 parts = shapely.intersection(buildings[tree.query(frame, predicate="intersects")], frame)
                 tid = tile_id(image_id, int(r * (TILE - OVERLAP)), int(c * (TILE - OVERLAP)))
                 doc = {"tile_id": tid, "image_id": image_id, "crs": "EPSG:32737",
-                       "metric_crs": "EPSG:32737", "transform": [PIXEL, 0.0, left, 0.0, -PIXEL, top], "height": TILE, "width": TILE,
+                       "metric_crs": "EPSG:32737", "transform": [PIXEL, 0.0, left, 0.0, -PIXEL, top],
+                       "height": TILE, "width": TILE,
                        "model": {"synthetic": True},
                        "instances": [{"class": CLASS_NAMES[0], "score": 0.9,
                                       "scores": {name: float(k == 0) for k, name in enumerate(CLASS_NAMES)},
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                   "shards": {"enabled": True, "tiles": a.shard, "resources": None}}
         predicting = (seeded_weights(256), tiles, index, params)
         print(f"# tiling: {a.size} x {a.size} RGB ({raster.stat().st_size / 2**20:.0f} MiB), {TILE} px tiles, "
-              f"overlap {OVERLAP}; inference: {a.tiles} tiles in shards of {a.shard}; merge: {a.images} images, {len(loaders)} tile documents")
+              f"overlap {OVERLAP}; inference: {a.tiles} tiles in shards of {a.shard}; merge: {a.images} images, "
+              f"{len(loaders)} tile documents")
         times: dict[tuple[str, int], list[float]] = {}
         outputs: dict[str, set[str]] = {"tiling": set(), "inference": set(), "merge": set()}
         for rnd in range(a.repeat):

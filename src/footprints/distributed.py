@@ -1,10 +1,10 @@
 """Coarse tasks (a raster block, a batch of tiles, an image) on the run's Dask cluster, or in-process.
 
 ``DaskHook`` (footprints.hooks) hands the settings of ``conf/<env>/dask.yml`` to this module before a run
-(the ``distributed.Client`` starts with the first task) and closes the client after. Library code calls :func:`map_tasks`, which sends the work to that client when there is one
-and otherwise runs the same function in this process: nodes never know which happened. Tasks carry paths and
-small specs, never pixels, so a task costs the same whether its worker is a thread here or a process on
-another machine.
+(the ``distributed.Client`` starts with the first task) and closes the client after. Library code calls
+:func:`map_tasks`, which sends the work to that client when there is one and otherwise runs the same function
+in this process: nodes never know which happened. Tasks carry paths and small specs, never pixels, so a task
+costs the same whether its worker is a thread here or a process on another machine.
 """
 
 from __future__ import annotations
