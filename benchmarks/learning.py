@@ -6,7 +6,7 @@ image ``zanzibar_2``, which is held out with the shipped Tanzania sample; then p
 the project (its own data folder and MLflow store): preprocessing + labels, then training + inference +
 reporting as one MLflow run. The figures are printed against the training time.
 
-    python benchmarks/learning.py --config cpu          # at most ~45 min on 2 CPU cores
+    python benchmarks/learning.py --config cpu          # ~26 min on 2 CPU cores (at most 45)
     python benchmarks/learning.py --config gpu          # ~8 min of training on one GPU
     python benchmarks/learning.py --config cpu --epochs 2 --keep /tmp/bench   # shorter; keep the copy
 
