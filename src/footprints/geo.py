@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -63,8 +65,8 @@ class TileGrid:
     def from_index_row(cls, row: Any) -> TileGrid:
         """From a tile-index row (``transform`` stored as JSON text of the six affine coefficients)."""
         metric = getattr(row, "metric_crs", None)
-        return cls(row.tile_id, row.image_id, Affine(*json.loads(row.transform)), CRS.from_user_input(row.crs),
-                   int(row.height), int(row.width), CRS.from_user_input(metric) if metric else None)
+        return cls(row.tile_id, row.image_id, Affine(*json.loads(row.transform)), _crs(row.crs),
+                   int(row.height), int(row.width), _crs(metric) if metric else None)
 
     @property
     def metric_crs(self) -> CRS:
@@ -137,13 +139,35 @@ def _apply(transform: Affine, xy: np.ndarray) -> np.ndarray:
 
 def reproject(geoms: Iterable[BaseGeometry], src_crs: CRS | str, dst_crs: CRS | str) -> list[BaseGeometry]:
     """Reproject geometries between CRSs (x/y order always: longitude first for geographic CRSs)."""
-    src, dst = CRS.from_user_input(src_crs), CRS.from_user_input(dst_crs)
+    src, dst = _crs(src_crs), _crs(dst_crs)
     geoms = list(geoms)
     if src == dst:
         return geoms
-    transformer = Transformer.from_crs(src, dst, always_xy=True)
+    transformer = _transformer(src, dst)
     return [shapely.transform(g, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
             for g in geoms]
+
+
+def _crs(value: CRS | str) -> CRS:
+    return value if isinstance(value, CRS) else _crs_of_text(value)
+
+
+@lru_cache(maxsize=256)
+def _crs_of_text(text: str) -> CRS:
+    return CRS.from_user_input(text)
+
+
+_transformers = threading.local()
+
+
+def _transformer(src: CRS, dst: CRS) -> Transformer:
+    """One transformer per CRS pair and thread, made once: building one costs 5-30 ms (PROJ looks up the
+    operation), which per tile was most of the time polygonising took; pyproj transformers are used by one
+    thread at a time here."""
+    cache = _transformers.__dict__.setdefault("by_pair", {})
+    if (src, dst) not in cache:
+        cache[(src, dst)] = Transformer.from_crs(src, dst, always_xy=True)
+    return cache[(src, dst)]
 
 
 def metric_crs(crs: CRS | str, bounds: tuple[float, float, float, float]) -> CRS:

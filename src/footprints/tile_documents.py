@@ -25,7 +25,7 @@ import geopandas as gpd
 
 from footprints.datasets.raster import Raster
 from footprints.distributed import imap_tasks
-from footprints.geo import WGS84, TileGrid
+from footprints.geo import WGS84, TileGrid, reproject
 from footprints.model.weights import ModelWeights
 from footprints.postprocess.tile_polygons import tile_prediction
 from footprints.prefetch import prefetch
@@ -79,7 +79,7 @@ def _stream(predictor: TilePredictor, model: Any, tiles: TileLoaders, rows: gpd.
         if tile_id != row.tile_id:
             raise RuntimeError(f"predictions out of order: got {tile_id}, expected {row.tile_id}")
         grid = TileGrid.from_index_row(row)
-        area = gpd.GeoSeries([row.geometry], crs=WGS84).to_crs(grid.crs).iloc[0]  # the in-image part
+        area = reproject([row.geometry], WGS84, grid.crs)[0]  # the in-image part
         document = tile_prediction(grid, instances, params["polygons"], predictor.model_ref, area)
         yield tile_id, {**document, "reuse_key": keys[tile_id]}
 
