@@ -223,8 +223,14 @@ def polygonize_mask(mask: np.ndarray, transform: Affine, simplify: float = 0.0) 
 
     ``simplify`` is a tolerance in map units (topology preserving); 0 keeps the exact pixel outline.
     """
-    mask = np.ascontiguousarray(mask.astype(np.uint8))
-    parts = [shape(geom) for geom, value in features.shapes(mask, mask=mask > 0, transform=transform)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return Polygon()
+    # only the mask's bounding box is traced (a building is a few % of a tile): same outline, less to scan
+    top, left = int(rows[0]), int(cols[0])
+    mask = np.ascontiguousarray(mask[top:rows[-1] + 1, left:cols[-1] + 1].astype(np.uint8))
+    parts = [shape(geom) for geom, value in features.shapes(mask, mask=mask > 0,
+                                                            transform=transform * Affine.translation(left, top))
              if value == 1]
     if not parts:
         return Polygon()
