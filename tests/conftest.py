@@ -65,6 +65,13 @@ def project_params(pipeline: str) -> dict[str, Any]:
         return yaml.safe_load(handle)[pipeline]
 
 
+def cheap_run_params(epochs: int) -> dict[str, dict[str, Any]]:
+    """``--params`` of a whole ``kedro run`` that costs minutes on a CPU: v1 from scratch for ``epochs``. An
+    untrained model scores low: a low threshold still exercises polygons, merge and every writer."""
+    return {"training": {"arch": "maskrcnn_resnet50_fpn", "epochs": epochs, "num_workers": 0, "pretrained": "none"},
+            "inference": {"score_threshold": 0.05, "detections_per_tile": 15}}
+
+
 @pytest.fixture(scope="session")
 def sample_image() -> Path:
     return SAMPLE_IMAGE

@@ -52,6 +52,8 @@ def tile_documents(predictor: TilePredictor, tiles: TileLoaders, rows: gpd.GeoDa
 
     ``keys`` gives each tile's reuse key, written into its document.
     """
+    if rows.empty:  # everything reused: no model to build, no torch to import
+        return iter(())
     shards = predictor.params["shards"]
     if not shards["enabled"]:
         return _stream(predictor, _build_model(predictor), tiles, rows, keys, progress=True)
@@ -76,8 +78,6 @@ def _stream(predictor: TilePredictor, model: Any, tiles: TileLoaders, rows: gpd.
                                resolve_device(params["device"]), batch_size=batch,
                                score_threshold=params["score_threshold"], nodata=NODATA, progress=progress)
     for row, (tile_id, instances) in zip(rows.itertuples(), prefetch(detections, depth=batch), strict=True):
-        if tile_id != row.tile_id:
-            raise RuntimeError(f"predictions out of order: got {tile_id}, expected {row.tile_id}")
         grid = TileGrid.from_index_row(row)
         area = reproject([row.geometry], WGS84, grid.crs)[0]  # the in-image part
         document = tile_prediction(grid, instances, params["polygons"], predictor.model_ref, area)

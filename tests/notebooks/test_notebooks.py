@@ -8,16 +8,13 @@ import shutil
 
 import pytest
 
-from tests.conftest import PROJECT, copy_project, inside, run_kedro
+from tests.conftest import PROJECT, cheap_run_params, copy_project, inside, run_kedro
 
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")
 
 NOTEBOOKS = sorted(p.name for p in (PROJECT / "notebooks").glob("*.ipynb"))
-CHEAP = {
-    "training": {"arch": "maskrcnn_resnet50_fpn", "epochs": 1, "num_workers": 0, "pretrained": "none"},
-    "inference": {"score_threshold": 0.05, "detections_per_tile": 15},
-}
+CHEAP = cheap_run_params(epochs=1)
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from footprints.postprocess.challenge import CSV_COLUMNS
-from tests.conftest import run_kedro
+from tests.conftest import cheap_run_params, run_kedro
 
 pytestmark = pytest.mark.slow  # whole kedro runs / training: `pytest -m "not slow"` skips them
 
-FAST = {
-    "training": {"arch": "maskrcnn_resnet50_fpn", "epochs": 2, "num_workers": 0, "pretrained": "none"},
-    # an untrained model scores low: a low threshold still exercises polygons, merge and every writer
-    "inference": {"score_threshold": 0.05, "detections_per_tile": 15},
-}
+FAST = cheap_run_params(epochs=2)
 
 
 @pytest.fixture(scope="module")
