@@ -1,5 +1,5 @@
-"""A run that does not touch the model or draw a plot must not pay for importing torch, torchvision (seconds,
-~1 GB) or matplotlib (~30 MB).
+"""A run that does not touch the model, draw a plot or track must not pay for importing torch, torchvision
+(seconds, ~1 GB), matplotlib (~30 MB) or MLflow (1.1 s, 140 MB).
 
 Each check runs in a fresh interpreter, since this test process has long imported everything."""
 
@@ -11,7 +11,7 @@ import sys
 
 from tests.conftest import PROJECT
 
-HEAVY = ("torch", "torchvision", "torchmetrics", "matplotlib")
+HEAVY = ("torch", "torchvision", "torchmetrics", "matplotlib", "mlflow")
 IMPORTED = "print(json.dumps(sorted(m for m in {modules!r} if m in sys.modules)))"
 
 
@@ -40,3 +40,22 @@ def test_preprocessing_run_neither_imports_torch_nor_opens_the_mlflow_store(proj
     assert list((project_copy / "data").glob("**/*.tif"))  # the run did tile the sample
     # mlflow.yml leaves preprocessing untracked, so kedro-mlflow is never set up (footprints/hooks/mlflow_tracking.py)
     assert not (project_copy / "mlflow.db").exists()
+
+
+def test_kedro_run_command_does_not_import_mlflow(project_copy):
+    """Through Kedro's CLI, which imports every plugin's commands first (footprints/deferred_cli.py)."""
+    code = ("from kedro.framework.cli import main\n"
+            "sys.argv = ['kedro', 'run', '--pipeline', 'preprocessing']\n"
+            "try:\n    main()\n"
+            "except SystemExit as exc:\n    assert exc.code in (0, None), exc.code")
+    assert imported_after(code, project_copy) == []
+
+
+def test_kedro_mlflow_commands_still_run(project_copy):
+    kedro = [sys.executable, "-m", "kedro"]
+    listed = subprocess.run([*kedro, "mlflow", "--help"], cwd=project_copy, capture_output=True, text=True,
+                            check=True).stdout
+    assert all(command in listed for command in ("init", "ui", "modelify")), listed
+    subprocess.run([*kedro, "mlflow", "init", "--env", "local"], cwd=project_copy, capture_output=True,
+                   check=True)
+    assert "tracking" in (project_copy / "conf/local/mlflow.yml").read_text()

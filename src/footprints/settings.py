@@ -9,11 +9,15 @@ from pathlib import Path
 from kedro.config import MissingConfigException, OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
+from footprints.deferred_cli import defer_mlflow_commands
 from footprints.quiet import rich_logging_on_terminals, silence_known_warnings
 
 logging.captureWarnings(True)  # warnings become log records (py.warnings), whichever handler logs them
 silence_known_warnings()
 rich_logging_on_terminals()
+# Kedro imports this module before the plugins' commands: kedro-mlflow's would import MLflow for every
+# `kedro` command (1.1 s, 140 MB); its `kedro mlflow` commands now load it when they run.
+defer_mlflow_commands()
 
 from footprints.hooks import DaskHook, MlflowRunDescription, ProjectChecks, TorchrunHook, TrackedRunsMlflowHook
 from footprints.torchrun import launched_rank

@@ -1,0 +1,74 @@
+"""kedro-mlflow's ``kedro mlflow`` commands, with MLflow imported only when one of them runs.
+
+Kedro imports the command module of every installed plugin before it parses the command line, and
+kedro-mlflow's (``kedro_mlflow.framework.cli.cli``) imports MLflow at its top: about 1.1 s and 140 MB here,
+paid by every ``kedro`` command, ``kedro run`` of pipelines that track nothing included. Kedro imports the
+project's settings before the plugins' commands, so settings.py calls :func:`defer_mlflow_commands`, which
+registers a stand-in under that module name: a click group named like the plugin's that lists ``mlflow`` and
+imports the real module when a ``kedro mlflow ...`` command is looked up, then hands over to its group.
+
+The stand-in is registered only while kedro-mlflow's entry point names exactly that module and attribute, so
+a kedro-mlflow that moves its commands is loaded as Kedro would load it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import sys
+import types
+
+import click
+
+PLUGIN_MODULE = "kedro_mlflow.framework.cli.cli"
+ENTRY_POINT = f"{PLUGIN_MODULE}:commands"
+KEDRO_GROUP = "kedro.project_commands"
+
+
+def _plugin_group() -> click.Group:
+    """kedro-mlflow's own ``mlflow`` group: its module is imported now, in place of the stand-in."""
+    stand_in = sys.modules.get(PLUGIN_MODULE)
+    if isinstance(stand_in, _StandIn):
+        del sys.modules[PLUGIN_MODULE]
+    try:
+        module = importlib.import_module(PLUGIN_MODULE)
+    except BaseException:
+        if isinstance(stand_in, _StandIn):
+            sys.modules[PLUGIN_MODULE] = stand_in
+        raise
+    return module.mlflow_commands
+
+
+class _DeferredMlflowGroup(click.Group):
+    """``kedro mlflow``: its subcommands are kedro-mlflow's, looked up in the plugin's module on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return _plugin_group().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return _plugin_group().get_command(ctx, cmd_name)
+
+
+class _StandIn(types.ModuleType):
+    """What Kedro's entry point loading finds under :data:`PLUGIN_MODULE`: only its ``commands`` group."""
+
+
+def _stand_in() -> _StandIn:
+    # Same group name as the plugin's: Kedro merges the project's command groups by name.
+    commands = click.Group(name="Mlflow", help="Kedro plugin for interactions with mlflow.")
+    commands.add_command(_DeferredMlflowGroup(name="mlflow",
+                                              help="Use mlflow-specific commands inside kedro project."))
+    module = _StandIn(PLUGIN_MODULE, "Stand-in for kedro-mlflow's CLI module (footprints.deferred_cli).")
+    module.commands = commands
+    return module
+
+
+def defer_mlflow_commands() -> bool:
+    """Register the stand-in unless the plugin's module is loaded or its entry point is not the known one."""
+    if PLUGIN_MODULE in sys.modules:
+        return False
+    entry_points = importlib.metadata.entry_points(group=KEDRO_GROUP)
+    if not any(entry_point.value == ENTRY_POINT for entry_point in entry_points):
+        return False
+    sys.modules[PLUGIN_MODULE] = _stand_in()
+    return True
