@@ -6,8 +6,8 @@ process whose wall time and peak RSS (``os.wait4`` rusage of the child; this dri
 library, so the child's RSS does not start high) are taken, and medians printed:
 
 - ``import kedro``: ``python -c 'import kedro'``, the reference;
-- ``kedro --version``: the Kedro CLI with its plugins loaded (kedro-mlflow's CLI entry point imports MLflow:
-  the floor of every ``kedro`` command, out of the project's hands);
+- ``kedro --version``: the Kedro CLI with its plugins' commands loaded, the floor of every ``kedro`` command
+  (kedro-mlflow's commands are a stand-in until ``kedro mlflow`` runs: ``footprints/deferred_cli.py``);
 - ``preprocessing`` / ``labels``: ``kedro run --pipeline <name>`` with every output already there.
 
     python benchmarks/startup.py              # or: make benchmark

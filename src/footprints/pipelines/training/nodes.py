@@ -17,11 +17,9 @@ from footprints.evaluation.provenance import untrained_warning
 from footprints.model.weights import ModelWeights
 from footprints.tile_data import NODATA, check_training_bands, image_shapes, tile_pixels
 
-if TYPE_CHECKING:  # torch and MLflow are imported by the functions that use them (see footprints.model)
+if TYPE_CHECKING:  # torch is imported by the functions that run the model (see footprints.model)
     import torch
     from torch.utils.data import DataLoader
-
-    from footprints.model.mlflow_model import BuildingDetector
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +144,12 @@ def _metrics_history(history: list[dict[str, float]]) -> dict[str, list[dict[str
             for name in history[0]}
 
 
-def package_model(model_weights: ModelWeights) -> BuildingDetector:
-    """The MLflow pyfunc wrapper logged (and registered) next to the weights, which it takes as an artifact.
+def package_model(model_weights: ModelWeights) -> Any:
+    """The MLflow pyfunc wrapper (a ``BuildingDetector``) logged and registered next to the weights, which it
+    takes as an artifact.
 
-    Imported here: MLflow (1.1 s, 140 MB) would otherwise load with the pipeline registry on every run."""
+    Imported here, and not named in the annotation (Kedro resolves node annotations): MLflow (1.1 s, 140 MB)
+    would otherwise load with the pipeline registry on every run."""
     from footprints.model.mlflow_model import BuildingDetector
 
     return BuildingDetector()
