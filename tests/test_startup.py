@@ -59,3 +59,23 @@ def test_kedro_mlflow_commands_still_run(project_copy):
     subprocess.run([*kedro, "mlflow", "init", "--env", "local"], cwd=project_copy, capture_output=True,
                    check=True)
     assert "tracking" in (project_copy / "conf/local/mlflow.yml").read_text()
+
+
+def test_plugin_module_imported_directly_is_the_real_one():
+    """Code that imports kedro-mlflow's command module itself (a notebook, a script) gets its real names."""
+    code = ("import footprints.settings\n"
+            "from kedro_mlflow.framework.cli.cli import init, mlflow_commands\n"
+            "import kedro_mlflow.framework.cli.cli as module\n"
+            "assert module.init is init and 'ui' in mlflow_commands.list_commands(None)\n"
+            "assert sys.modules['kedro_mlflow.framework.cli'].cli is module")
+    assert imported_after(code, PROJECT) == ["mlflow"]
+
+
+def test_untracked_torchrun_rank_does_not_import_mlflow(project_copy):
+    code = ("import os\n"
+            "os.environ.update(RANK='1', WORLD_SIZE='2')\n"
+            "from kedro.framework.session import KedroSession\n"
+            "from kedro.framework.startup import bootstrap_project\n"
+            f"bootstrap_project({str(project_copy)!r})\n"
+            f"KedroSession.create(project_path={str(project_copy)!r}).close()")
+    assert imported_after(code, project_copy) == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import sys
 import types
 
@@ -25,18 +26,26 @@ ENTRY_POINT = f"{PLUGIN_MODULE}:commands"
 KEDRO_GROUP = "kedro.project_commands"
 
 
-def _plugin_group() -> click.Group:
-    """kedro-mlflow's own ``mlflow`` group: its module is imported now, in place of the stand-in."""
-    stand_in = sys.modules.get(PLUGIN_MODULE)
-    if isinstance(stand_in, _StandIn):
-        del sys.modules[PLUGIN_MODULE]
+def _plugin_module() -> types.ModuleType:
+    """kedro-mlflow's real command module, imported now in place of the stand-in (once)."""
+    current = sys.modules.get(PLUGIN_MODULE)
+    if current is not None and not isinstance(current, _StandIn):
+        return current
+    sys.modules.pop(PLUGIN_MODULE, None)
     try:
-        module = importlib.import_module(PLUGIN_MODULE)
+        return importlib.import_module(PLUGIN_MODULE)
     except BaseException:
-        if isinstance(stand_in, _StandIn):
-            sys.modules[PLUGIN_MODULE] = stand_in
+        if current is not None:
+            sys.modules[PLUGIN_MODULE] = current
         raise
-    return module.mlflow_commands
+
+
+def _plugin_group() -> click.Group:
+    """kedro-mlflow's own ``mlflow`` group; a plugin that fails to import is one line, as Kedro says it."""
+    try:
+        return _plugin_module().mlflow_commands
+    except Exception as exc:
+        raise click.ClickException(f"kedro-mlflow's commands failed to load ({PLUGIN_MODULE}): {exc}") from exc
 
 
 class _DeferredMlflowGroup(click.Group):
@@ -50,25 +59,36 @@ class _DeferredMlflowGroup(click.Group):
 
 
 class _StandIn(types.ModuleType):
-    """What Kedro's entry point loading finds under :data:`PLUGIN_MODULE`: only its ``commands`` group."""
+    """What an import of :data:`PLUGIN_MODULE` finds: ``commands``, and any other name from the real module.
+
+    Code that imports the plugin's module directly (``from kedro_mlflow.framework.cli.cli import init``)
+    gets the real thing: the first name the stand-in lacks imports it. Dunder probes (``__path__``,
+    ``__file__``) stay cheap and answer as for a module without them.
+    """
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return getattr(_plugin_module(), name)
 
 
 def _stand_in() -> _StandIn:
-    # Same group name as the plugin's: Kedro merges the project's command groups by name.
+    parent = importlib.import_module(PLUGIN_MODULE.rpartition(".")[0])  # an empty package __init__
+    # Group name and help as kedro_mlflow/framework/cli/cli.py has them: Kedro merges command groups by name.
     commands = click.Group(name="Mlflow", help="Kedro plugin for interactions with mlflow.")
     commands.add_command(_DeferredMlflowGroup(name="mlflow",
                                               help="Use mlflow-specific commands inside kedro project."))
     module = _StandIn(PLUGIN_MODULE, "Stand-in for kedro-mlflow's CLI module (footprints.deferred_cli).")
+    module.__spec__ = importlib.util.find_spec(PLUGIN_MODULE)
     module.commands = commands
+    parent.cli = module
     return module
 
 
-def defer_mlflow_commands() -> bool:
+def defer_mlflow_commands() -> None:
     """Register the stand-in unless the plugin's module is loaded or its entry point is not the known one."""
     if PLUGIN_MODULE in sys.modules:
-        return False
+        return
     entry_points = importlib.metadata.entry_points(group=KEDRO_GROUP)
-    if not any(entry_point.value == ENTRY_POINT for entry_point in entry_points):
-        return False
-    sys.modules[PLUGIN_MODULE] = _stand_in()
-    return True
+    if any(entry_point.value == ENTRY_POINT for entry_point in entry_points):
+        sys.modules[PLUGIN_MODULE] = _stand_in()

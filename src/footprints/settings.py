@@ -19,7 +19,8 @@ rich_logging_on_terminals()
 # `kedro` command (1.1 s, 140 MB); its `kedro mlflow` commands now load it when they run.
 defer_mlflow_commands()
 
-from footprints.hooks import DaskHook, MlflowRunDescription, ProjectChecks, TorchrunHook, TrackedRunsMlflowHook
+from footprints.hooks import (DaskHook, MlflowRunDescription, ProjectChecks, TorchrunHook, TrackedRunsMlflowHook,
+                              UntrackedRank)
 from footprints.torchrun import launched_rank
 
 
@@ -65,6 +66,9 @@ if not sys.stderr.isatty():
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # kedro-telemetry (pulled in by kedro-viz) would try to reach the network: the project opts out.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+# Dask's scheduler and workers log every start, plugin and shutdown at INFO (~60 lines a run); Dask reads
+# this when it is first imported (a task's first run). Its warnings (lost workers, memory) still show.
+os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
 # kedro-mlflow's auto-registered hook connects to the tracking store on every run; this wrapper builds it only
 # for runs of tracked pipelines (see footprints/hooks/mlflow_tracking.py). MlflowRunDescription names and tags
@@ -72,7 +76,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")  # both spellings of the plugin's name
 # Under torchrun only rank 0 tracks (the other ranks would open the store and start runs of their own), and
 # TorchrunHook keeps the other ranks from writing outputs.
-_TRACKING = (TrackedRunsMlflowHook(), MlflowRunDescription()) if launched_rank() == 0 else ()
+_TRACKING = (TrackedRunsMlflowHook(), MlflowRunDescription()) if launched_rank() == 0 else (UntrackedRank(),)
 # ProjectChecks (run lock, parameter checks, damaged MLflow store, temp files of killed runs) is registered
 # last, so pluggy calls it first.
 # DaskHook owns the run's Dask client (conf/<env>/dask.yml), set up like the PySpark starter's SparkSession.

@@ -82,3 +82,11 @@ class TrackedRunsMlflowHook:
             return True
         disabled = ((config or {}).get("tracking") or {}).get("disable_tracking", {}).get("pipelines") or []
         return not all(name in disabled for name in names)
+
+
+class UntrackedRank:
+    """No hooks: holds kedro-mlflow's hook name on the torchrun ranks other than 0, which do not track, so that
+    pluggy skips the plugin's entry point there too (importing it would import MLflow)."""
+
+    def __init__(self) -> None:
+        self.__name__ = PLUGIN_HOOK_NAME
