@@ -17,6 +17,15 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 pytest_plugins = ["tests.postgis_server"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The third-party warnings ``footprints.quiet`` silences for users, silenced in test output too (pytest
+    resets the warning filters for every test, so the ones settings.py installs do not reach the tests)."""
+    from footprints.quiet import KNOWN_WARNINGS
+
+    for category, message, module in KNOWN_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:{category.__name__}:{module}")
+
+
 def running_on_ci() -> bool:
     """``CI=true`` (or ``1``): the setup is part of what is tested, so nothing may be skipped."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1")

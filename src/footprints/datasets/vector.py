@@ -114,7 +114,7 @@ class VectorFileDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | Geo
     def preview(self, nrows: int = 20) -> TablePreview:
         """The first rows as a table for kedro-viz, geometry shown as WKT."""
         frame = gpd.read_file(self._filepath, layer=self._layer, engine="pyogrio", max_features=nrows)
-        frame = pd.DataFrame(frame.assign(geometry=frame.geometry.to_wkt(rounding_precision=2)))
+        frame = pd.DataFrame(frame).assign(geometry=frame.geometry.to_wkt(rounding_precision=2))
         return TablePreview(frame.to_dict(orient="split"))
 
 
