@@ -8,7 +8,7 @@ library, so the child's RSS does not start high) are taken, and medians printed:
 - ``import kedro``: ``python -c 'import kedro'``, the reference;
 - ``kedro --version``: the Kedro CLI with its plugins' commands loaded, the floor of every ``kedro`` command
   (kedro-mlflow's commands are a stand-in until ``kedro mlflow`` runs: ``footprints/deferred_cli.py``);
-- ``preprocessing`` / ``labels``: ``kedro run --pipeline <name>`` with every output already there.
+- ``preprocessing`` / ``labels``: ``kedro run --pipelines <name>`` with every output already there.
 
     python benchmarks/startup.py              # or: make benchmark
     python benchmarks/startup.py --repeat 7
@@ -34,8 +34,8 @@ def commands() -> dict[str, list[str]]:
     kedro = [str(BIN / "kedro")]
     return {"import kedro": [sys.executable, "-c", "import kedro"],
             "kedro --version": [*kedro, "--version"],
-            "preprocessing": [*kedro, "run", "--pipeline", "preprocessing"],
-            "labels": [*kedro, "run", "--pipeline", "labels"]}
+            "preprocessing": [*kedro, "run", "--pipelines", "preprocessing"],
+            "labels": [*kedro, "run", "--pipelines", "labels"]}
 
 
 def project_copy(where: Path) -> Path:

@@ -284,7 +284,7 @@ def project_with_labels(ctx: Context, write: Callable[[Path], Any]) -> Path:
 
 
 def kedro(*pipelines: str, params: dict[str, Any] | None = None) -> Callable[[Path], Path]:
-    """``kedro run --pipeline ...`` through a real KedroSession on the project copy; returns its root."""
+    """``kedro run --pipelines ...`` through a real KedroSession on the project copy; returns its root."""
     def run(root: Path) -> Path:
         run_kedro(root, list(pipelines), params=params)
         return root
@@ -847,7 +847,7 @@ CASES: list[BadInput] = [
     BadInput(
         "missing_weights_file",
         "a weights file that does not exist (`--params model_uri=...` or the default before any training)",
-        "`weights file <file> not found: train first (kedro run --pipeline training) or pass --params "
+        "`weights file <file> not found: train first (kedro run --pipelines training) or pass --params "
         "model_uri=runs:/<run_id>/model`",
         lambda ctx: ctx.tmp / "model.safetensors",
         load_weights_file,

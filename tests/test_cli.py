@@ -20,7 +20,7 @@ def kedro_run(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_a_user_error_is_one_line_and_its_traceback_goes_to_the_log(project_copy):
-    result = kedro_run(project_copy, "--pipeline", "preprocessing", "--params", "preprocessing.tile_size=0")
+    result = kedro_run(project_copy, "--pipelines", "preprocessing", "--params", "preprocessing.tile_size=0")
     assert result.returncode == 1
     output = result.stdout + result.stderr
     assert "Traceback" not in output
@@ -33,7 +33,7 @@ def test_a_user_error_is_one_line_and_its_traceback_goes_to_the_log(project_copy
 
 
 def test_verbose_prints_the_traceback_too(project_copy):
-    result = kedro_run(project_copy, "--pipeline", "preprocessing", "--params", "preprocessing.overlap=-1",
+    result = kedro_run(project_copy, "--pipelines", "preprocessing", "--params", "preprocessing.overlap=-1",
                        "--verbose")
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "ParameterError: parameter preprocessing.overlap" in result.stderr

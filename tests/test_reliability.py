@@ -76,7 +76,7 @@ def test_killed_tiling_leaves_only_whole_tiles_and_resumes(project_copy):
     image = project_copy / "data/01_raw/images/big.tif"
     write_raster(image, width=4096, height=4096, count=3)
     tiles = project_copy / "data/02_intermediate/tiles"
-    kill_when(kedro_process(project_copy, "--pipeline", "preprocessing"), tiles, "big_*.tif", 8)
+    kill_when(kedro_process(project_copy, "--pipelines", "preprocessing"), tiles, "big_*.tif", 8)
 
     written = modified(tiles, "*.tif")
     for name in written:
@@ -85,7 +85,7 @@ def test_killed_tiling_leaves_only_whole_tiles_and_resumes(project_copy):
     assert not (project_copy / "data/02_intermediate/tile_index.gpkg").exists()
 
     started = time.monotonic()
-    kedro_ok(project_copy, "--pipeline", "preprocessing")
+    kedro_ok(project_copy, "--pipelines", "preprocessing")
     index = gpd.read_file(project_copy / "data/02_intermediate/tile_index.gpkg")
     after = modified(tiles, "*.tif")
     assert set(after) == set(index.tile_id + ".tif")
@@ -115,7 +115,7 @@ def test_killed_mask_writing_is_not_trusted_and_a_rerun_replaces_every_mask(proj
     assert manifest.is_file()
 
     buildings_over(image, 30, "Incomplete").to_file(labels)  # new labels: every mask changes
-    process = kedro_process(project_copy, "--pipeline", "labels")
+    process = kedro_process(project_copy, "--pipelines", "labels")
     deadline = time.monotonic() + 300
     while manifest.exists() or not 5 <= len(list(folder.glob("*.npz"))) < 60:
         assert process.poll() is None, "the run ended before it could be interrupted: make the job bigger"
@@ -124,12 +124,12 @@ def test_killed_mask_writing_is_not_trusted_and_a_rerun_replaces_every_mask(proj
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
-    refused = kedro_process(project_copy, "--pipeline", "training")  # would have trained on a mix before
+    refused = kedro_process(project_copy, "--pipelines", "training")  # would have trained on a mix before
     output, _ = refused.communicate(timeout=600)
     assert refused.returncode == 1, output[-3000:]
     assert "Traceback" not in output and "no _npz.manifest: the run writing them was stopped" in output
 
-    kedro_ok(project_copy, "--pipeline", "labels")
+    kedro_ok(project_copy, "--pipelines", "labels")
     members = json.loads(manifest.read_text())["members"]
     index = gpd.read_file(project_copy / "data/03_primary/labelled_tile_index.gpkg")
     assert sorted(members) == sorted(index.tile_id + ".npz") == sorted(p.name for p in folder.glob("*.npz"))
@@ -138,10 +138,10 @@ def test_killed_mask_writing_is_not_trusted_and_a_rerun_replaces_every_mask(proj
 
 
 def test_killed_inference_leaves_only_whole_documents_and_resumes(project_copy):
-    kedro_ok(project_copy, "--pipeline", "preprocessing")
-    kedro_ok(project_copy, "--pipeline", "labels")
+    kedro_ok(project_copy, "--pipelines", "preprocessing")
+    kedro_ok(project_copy, "--pipelines", "labels")
     untrained_weights(project_copy)
-    args = ("--pipeline", "inference", "--params", "inference.tiles=all,inference.detections_per_tile=10,"
+    args = ("--pipelines", "inference", "--params", "inference.tiles=all,inference.detections_per_tile=10,"
             "inference.batch_size=1")
     folder = project_copy / "data/07_model_output/tile_predictions"
     started = time.monotonic()
@@ -177,7 +177,7 @@ def test_postgis_run_keeps_the_password_out_of_logs_and_mlflow(project_copy, pos
     untrained_weights(project_copy)
 
     output = kedro_ok(project_copy, "--env", "postgis", "--pipelines", "preprocessing,labels")
-    output += kedro_ok(project_copy, "--env", "postgis", "--pipeline", "inference", "--params",
+    output += kedro_ok(project_copy, "--env", "postgis", "--pipelines", "inference", "--params",
                        "inference.tiles=all,inference.detections_per_tile=5,inference.score_threshold=0.0")
 
     with postgis_engine.connect() as connection:

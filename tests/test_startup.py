@@ -45,7 +45,7 @@ def test_preprocessing_run_neither_imports_torch_nor_opens_the_mlflow_store(proj
 def test_kedro_run_command_does_not_import_mlflow(project_copy):
     """Through Kedro's CLI, which imports every plugin's commands first (footprints/deferred_cli.py)."""
     code = ("from kedro.framework.cli import main\n"
-            "sys.argv = ['kedro', 'run', '--pipeline', 'preprocessing']\n"
+            "sys.argv = ['kedro', 'run', '--pipelines', 'preprocessing']\n"
             "try:\n    main()\n"
             "except SystemExit as exc:\n    assert exc.code in (0, None), exc.code")
     assert imported_after(code, project_copy) == []

@@ -1,5 +1,5 @@
 """Pipelines of the project; ``__default__`` runs them all in data-flow order, except ``predict`` (new imagery
-with a model trained earlier: ``footprints predict`` or ``kedro run --pipeline predict``)."""
+with a model trained earlier: ``footprints predict`` or ``kedro run --pipelines predict``)."""
 
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline

@@ -1,6 +1,6 @@
 """``footprints predict MODEL IMAGE_OR_FOLDER... --out DIR``: the predict pipeline as one command.
 
-It runs ``kedro run --pipeline predict`` in this project with the command's arguments as runtime parameters,
+It runs ``kedro run --pipelines predict`` in this project with the command's arguments as runtime parameters,
 so the settings, resume and outputs are the pipeline's own.
 """
 

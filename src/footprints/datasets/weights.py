@@ -58,7 +58,7 @@ class ModelWeightsDataset(AbstractDataset[ModelWeights, ModelWeights | None]):
             return _checked(read_weights(source or "", source))
         except WeightsError as err:
             missing = source is None or not (source.startswith(MLFLOW_SCHEMES) or Path(source).is_file())
-            advice = ("; train first (kedro run --pipeline training) or pass --params model_uri=runs:/<run_id>/model"
+            advice = ("; train first (kedro run --pipelines training) or pass --params model_uri=runs:/<run_id>/model"
                       if missing else "")
             raise InputError(f"{err}{advice}") from None
 
