@@ -9,6 +9,7 @@ from affine import Affine
 from footprints.datasets.raster import GeoTIFFDataset
 from footprints.errors import InputError
 from footprints.pipelines.preprocessing.nodes import tile_images
+from footprints.tiling import SOURCE_TAG, WINDOW_TAG
 from tests.conftest import SAMPLE_IMAGE, project_params
 
 PARAMS = {**project_params("preprocessing"), "tile_size": 128, "overlap": 16}
@@ -98,13 +99,12 @@ def test_shipped_sample_default_tiling():
 def test_tiles_of_unchanged_rasters_are_not_written_again(make_raster, tmp_path):
     from kedro_datasets.partitions import PartitionedDataset
 
-    from footprints.datasets.partitions import ExistingPartitionsDataset
+    from footprints.datasets.partitions import ExistingTilesDataset
 
     path = make_raster(width=300, height=200)
     folder = {"path": str(tmp_path / "tiles"), "filename_suffix": ".tif"}
-    written = PartitionedDataset(dataset="footprints.datasets.raster.GeoTIFFDataset", **folder)
-    existing = ExistingPartitionsDataset(dataset={"type": "footprints.datasets.raster.GeoTIFFDataset",
-                                                  "lazy": True}, **folder)
+    written = PartitionedDataset(dataset="footprints.datasets.raster.GeoTIFFDataset", **folder)  # no manifest
+    existing = ExistingTilesDataset(dataset="footprints.datasets.raster.GeoTIFFTagsDataset", **folder)
     assert existing.load() == {}  # first run: nothing on disk yet
     tiles, index = tile_images(lazy(path), existing.load(), PARAMS)
     first_four = dict(list(tiles.items())[:4])
@@ -132,3 +132,44 @@ def test_jpeg_ycbcr_orthophoto_is_tiled(tmp_path):
     GeoTIFFDataset(filepath=str(out)).save(next(iter(tiles.values()))())
     with rasterio.open(out) as tile:
         assert tile.compression.value == "DEFLATE" and tile.count == 3
+
+
+def test_a_rerun_keeps_tiles_by_their_recorded_tags_and_opens_only_changed_files(make_raster, tmp_path):
+    """The manifest records each tile's tags with its size and mtime: an unchanged file is kept on the
+    record alone (this one no longer even opens), a file touched since is opened and, unreadable, tiled again."""
+    import os
+
+    from footprints.datasets.partitions import ExistingTilesDataset, TileImagesDataset
+
+    path = make_raster(width=300, height=200)
+    folder = {"path": str(tmp_path / "tiles"), "filename_suffix": ".tif"}
+    tiles_ds = TileImagesDataset(dataset="footprints.datasets.raster.GeoTIFFDataset", incremental=True, **folder)
+    existing = ExistingTilesDataset(dataset="footprints.datasets.raster.GeoTIFFTagsDataset", **folder)
+    tiles, _ = tile_images(lazy(path), existing.load(), PARAMS)
+    tiles_ds.save(tiles)
+    manifest = json.loads((tmp_path / "tiles/_tif.manifest").read_text())["members"]
+    assert all(set(record["tags"]) == {SOURCE_TAG, WINDOW_TAG} for record in manifest.values())
+
+    kept, touched = sorted(tiles)[:2]
+    for tile_id in (kept, touched):  # same size, no longer a GeoTIFF
+        tile = tmp_path / "tiles" / f"{tile_id}.tif"
+        stat = tile.stat()
+        tile.write_bytes(b"x" * stat.st_size)
+        os.utime(tile, ns=(stat.st_atime_ns, stat.st_mtime_ns if tile_id == kept else stat.st_mtime_ns + 10**9))
+    again, _ = tile_images(lazy(path), existing.load(), PARAMS)
+    assert sorted(again) == [touched]
+
+    tiles_ds.save(again)  # an incremental save keeps the records of the members it did not write
+    manifest = json.loads((tmp_path / "tiles/_tif.manifest").read_text())["members"]
+    assert sorted(manifest) == sorted(f"{t}.tif" for t in tiles)
+    assert all("tags" in record for record in manifest.values())
+    assert tile_images(lazy(path), existing.load(), PARAMS)[0] == {}
+
+    # a manifest that recorded no tags (an earlier version, or a resumed run) learns them from the files once
+    manifest_path = tmp_path / "tiles/_tif.manifest"
+    manifest_path.write_text(json.dumps({"members": {name: {k: v for k, v in record.items() if k != "tags"}
+                                                     for name, record in manifest.items()}}))
+    tiles_ds.save({})
+    relearnt = json.loads(manifest_path.read_text())["members"]
+    name = f"{sorted(tiles)[2]}.tif"
+    assert {tag: relearnt[name]["tags"][tag] for tag in (SOURCE_TAG, WINDOW_TAG)} == manifest[name]["tags"]

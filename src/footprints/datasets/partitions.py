@@ -3,7 +3,8 @@
 ``ParallelPartitionedDataset`` computes and saves lazy partitions in batches on the run's Dask cluster (or in
 this process). ``ManifestPartitionsDataset``, built on it, is the writer and reader of every partitioned output (tiles, instance masks,
 tile JSON, per-image outputs). Saving removes the folder's manifest first, writes the members (each
-atomically), and writes the manifest last (atomically), naming every member with its size and mtime.
+atomically), and writes the manifest last (atomically), naming every member with its size and mtime (and,
+for tiles, the tags that let a later run keep them without opening them: ``ExistingTilesDataset``).
 Loading gives the members of the manifest only, after checking each is still what was written; a folder
 with members but no manifest is what a killed run leaves, and is refused with one line saying what to re-run.
 """
@@ -24,7 +25,7 @@ from kedro_datasets._typing import ImagePreview, JSONPreview
 from kedro_datasets.partitions import PartitionedDataset
 
 from footprints.atomic import atomic_path
-from footprints.datasets.raster import keep_open
+from footprints.datasets.raster import GeoTIFFTagsDataset, keep_open
 from footprints.distributed import chunks, map_tasks
 from footprints.errors import InputError
 
@@ -44,6 +45,20 @@ def _stamp(path: Path) -> dict[str, int]:
     """What a member is checked by: a member replaced, truncated or rewritten since has another stamp."""
     stat = path.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _stamp_of(record: dict[str, Any]) -> dict[str, int]:
+    """The stamp part of a manifest record (records may carry more, such as a tile's tags)."""
+    return {"size": record.get("size"), "mtime_ns": record.get("mtime_ns")}
+
+
+def _intact(path: Path, record: dict[str, Any]) -> bool:
+    return path.is_file() and _stamp(path) == _stamp_of(record)
+
+
+def read_members(manifest: Path) -> dict[str, dict[str, Any]]:
+    """A manifest's member records by file name (relative to its folder); raises on an unreadable one."""
+    return json.loads(manifest.read_text())["members"]
 
 
 class ParallelPartitionedDataset(PartitionedDataset):
@@ -67,10 +82,12 @@ class ParallelPartitionedDataset(PartitionedDataset):
     def __init__(self, *, batch_size: int = 32, parallel: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._batch_size, self._parallel = batch_size, parallel
+        self._records: dict[str, dict[str, Any]] = {}  # partition id -> _partition_record, of the last save
 
     def save(self, data: dict[str, Any]) -> None:
         """In batches on the cluster; with ``parallel: false`` one by one in this process, in partition order
         (for lazy partitions that must be made in order, such as the tile predictions' document stream)."""
+        self._records = {}
         if not self._parallel:
             super().save(data)
             return
@@ -81,8 +98,11 @@ class ParallelPartitionedDataset(PartitionedDataset):
             kwargs = deepcopy(self._dataset_config)
             kwargs[self._filepath_arg] = self._join_protocol(self._partition_to_path(partition_id))
             jobs.append((kwargs, partition_data))
-        save = partial(_save_batch, self._dataset_type, self._save_lazily, self._batch_context)
-        map_tasks(save, chunks(jobs, self._batch_size), desc=f"saving {len(jobs)} partitions")
+        save = partial(_save_batch, self._dataset_type, self._save_lazily, self._batch_context,
+                       self._partition_record)
+        batches = map_tasks(save, chunks(jobs, self._batch_size), desc=f"saving {len(jobs)} partitions")
+        records = [record for batch in batches for record in batch]
+        self._records = {pid: record for pid, record in zip(sorted(data), records) if record}
         self._invalidate_caches()
 
     @staticmethod
@@ -90,14 +110,24 @@ class ParallelPartitionedDataset(PartitionedDataset):
         """Entered around each batch on its worker (resources shared by the batch's partitions)."""
         return contextlib.nullcontext()
 
+    @staticmethod
+    def _partition_record(data: Any) -> dict[str, Any]:
+        """What the manifest keeps about a partition besides its stamp, taken from the data on the worker."""
+        return {}
+
 
 def _save_batch(dataset_type: type, save_lazily: bool, context: Callable[[], contextlib.AbstractContextManager],
-                jobs: list[tuple[dict[str, Any], Any]]) -> int:
-    """One task: make and save each partition of a batch (on a Dask worker, or in-process)."""
+                record: Callable[[Any], dict[str, Any]], jobs: list[tuple[dict[str, Any], Any]]
+                ) -> list[dict[str, Any]]:
+    """One task: make and save each partition of a batch (on a Dask worker, or in-process); returns what
+    ``record`` says of each partition, in order."""
+    records = []
     with context():
         for kwargs, data in jobs:
-            dataset_type(**kwargs).save(data() if callable(data) and save_lazily else data)
-    return len(jobs)
+            value = data() if callable(data) and save_lazily else data
+            dataset_type(**kwargs).save(value)
+            records.append(record(value))
+    return records
 
 
 class ManifestPartitionsDataset(ParallelPartitionedDataset):
@@ -161,9 +191,9 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
                                  "end, so they are not trusted; run the pipeline that writes them again")
             return None
         members = self._read_manifest()
-        for name, stamp in members.items():
+        for name, record in members.items():
             path = self.folder / name
-            if not path.is_file() or _stamp(path) != stamp:
+            if not _intact(path, record):
                 manifest = self.manifest_path.name
                 raise InputError(f"{path}: changed or missing since {manifest} was written, so the set is "
                                  "not trusted; run the pipeline that writes it again")
@@ -173,9 +203,9 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
                         len(ignored), self._filename_suffix, self.manifest_path.name)
         return sorted(members)
 
-    def _read_manifest(self) -> dict[str, dict[str, int]]:
+    def _read_manifest(self) -> dict[str, dict[str, Any]]:
         try:
-            return json.loads(self.manifest_path.read_text())["members"]
+            return read_members(self.manifest_path)
         except (ValueError, KeyError, TypeError) as err:
             raise InputError(f"{self.manifest_path}: unreadable manifest ({err}); delete the folder "
                              f"{self.folder} and run the pipeline that writes it again") from None
@@ -185,16 +215,45 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
         leaves no set."""
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_temp_files(self.folder)
+        kept = self._previous_records() if self._incremental else {}
         self.manifest_path.unlink(missing_ok=True)
         super().save(data)
+        new = {os.path.relpath(self._partition_to_path(pid), self.folder): record
+               for pid, record in self._records.items()}
         written = {os.path.relpath(self._partition_to_path(pid), self.folder) for pid in data}
         if self._incremental:
             self._invalidate_caches()
             written |= {os.path.relpath(p, self.folder) for p in self._list_partitions()}
-        members = {name: _stamp(self.folder / name) for name in sorted(written)}
+        members = {name: self._member_record(name, new, kept) for name in sorted(written)}
         with atomic_path(self.manifest_path) as tmp:
             tmp.write_text(json.dumps({"members": members}, indent=0))
         self._invalidate_caches()
+
+    def _previous_records(self) -> dict[str, dict[str, Any]]:
+        """The last manifest's records of members still as they were (an incremental save keeps those)."""
+        try:
+            members = read_members(self.manifest_path)
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+        return {name: record for name, record in members.items() if _intact(self.folder / name, record)}
+
+    def _member_record(self, name: str, new: dict[str, dict[str, Any]], kept: dict[str, dict[str, Any]]
+                       ) -> dict[str, Any]:
+        """Stamp, plus what the save recorded of the member, or what the last manifest did if it was kept, or
+        else what the file itself says (once: a member kept from a run that recorded nothing)."""
+        path = self.folder / name
+        stamp = _stamp(path)
+        extra = new.get(name)
+        if extra is None and name in kept and _stamp_of(kept[name]) == stamp:
+            extra = {key: value for key, value in kept[name].items() if key not in stamp} or None
+        if extra is None:
+            extra = self._file_record(path)
+        return {**extra, **stamp}
+
+    @staticmethod
+    def _file_record(path: Path) -> dict[str, Any]:
+        """``_partition_record`` of a member read back from its file (none by default)."""
+        return {}
 
     def _exists(self) -> bool:
         return self.manifest_path.is_file()
@@ -214,19 +273,50 @@ class ExistingPartitionsDataset(PartitionedDataset):
     """A ``PartitionedDataset`` whose load gives ``{}`` instead of an error when no partition exists yet.
 
     Point a second catalog entry at an output folder to let a node see what an earlier (possibly killed) run
-    already wrote, and skip that work. Each member must prove itself (tiles carry the hash of their raster and
-    their window, tile predictions their reuse key); the manifest is not needed for that::
+    already wrote, and skip that work. Each member must prove itself (tile predictions carry their reuse key,
+    tiles the hash of their raster and their window: ``ExistingTilesDataset``); the manifest is not needed
+    for that::
 
-        existing_tiles:
+        existing_predictions:
           type: footprints.datasets.partitions.ExistingPartitionsDataset
-          path: data/02_intermediate/tiles
-          filename_suffix: .tif
-          dataset: {type: footprints.datasets.raster.GeoTIFFDataset, lazy: true}
+          path: data/07_model_output/tile_predictions
+          filename_suffix: .json
+          dataset: footprints.datasets.documents.JSONDocumentDataset
     """
 
     def load(self) -> dict[str, Callable[[], Any]]:
         self._invalidate_caches()  # the folder changes between loads when a run resumes
         return super().load() if self._list_partitions() else {}
+
+
+class ExistingTilesDataset(ExistingPartitionsDataset):
+    """The tiles already in a folder, each as the tags it was written with (its source raster's hash and its
+    window: ``footprints.tiling``), which decide whether a run can keep it.
+
+    A tile whose size and mtime are those the folder's manifest recorded with its tags gives them without
+    being opened: a run with nothing to tile would otherwise open every tile (~1.5 ms each, seconds for a
+    city). Any other tile (a killed run left no manifest, a file was replaced) is opened and its tags read::
+
+        existing_tiles:
+          type: footprints.datasets.partitions.ExistingTilesDataset
+          path: data/02_intermediate/tiles
+          filename_suffix: .tif
+          dataset: footprints.datasets.raster.GeoTIFFTagsDataset
+    """
+
+    def load(self) -> dict[str, Callable[[], dict[str, str]]]:
+        loaders = super().load()
+        folder = Path(self._filesystem._strip_protocol(self._normalized_path))
+        try:
+            members = read_members(folder / manifest_name(self._filename_suffix))
+        except (OSError, ValueError, KeyError, TypeError):
+            return loaders
+        for pid in loaders:
+            name = os.path.relpath(self._partition_to_path(pid), folder)
+            record = members.get(name)
+            if record and "tags" in record and _intact(folder / name, record):
+                loaders[pid] = partial(dict, record["tags"])
+        return loaders
 
 
 RASTER_SUFFIXES = (".tif", ".tiff")
@@ -285,6 +375,15 @@ class TileImagesDataset(ManifestPartitionsDataset):
     @staticmethod
     def _batch_context() -> contextlib.AbstractContextManager:
         return keep_open()
+
+    @staticmethod
+    def _partition_record(data: Any) -> dict[str, Any]:
+        """The tile's tags (source hash, window), for ``ExistingTilesDataset`` to read without opening it."""
+        return {"tags": dict(data.profile.get("tags") or {})}
+
+    @staticmethod
+    def _file_record(path: Path) -> dict[str, Any]:
+        return {"tags": GeoTIFFTagsDataset(filepath=str(path)).load()}
 
     def preview(self) -> ImagePreview:
         return _first_partition(self).preview()

@@ -265,6 +265,36 @@ class GeoTIFFDataset(AbstractDataset[Raster, Raster | RasterSource]):
         return ImagePreview(quicklook_png(self._filepath))
 
 
+class GeoTIFFTagsDataset(AbstractDataset[None, dict[str, str]]):
+    """The metadata tags of a GeoTIFF, read without checking or reading its pixels: what deciding whether a
+    tile on disk can be kept needs (``footprints.tiling`` tags each tile with its source and window).
+
+    A file GDAL cannot open gives ``{}``: no tags prove it, so the tile is made again. Read-only.
+    """
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def load(self) -> dict[str, str]:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with rasterio.open(self._filepath) as src:
+                    return src.tags()
+        except RasterioIOError:
+            return {}
+
+    def save(self, data: None) -> None:
+        raise NotImplementedError(f"{type(self).__name__} is read-only ({self._filepath})")
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
 def quicklook_png(path: Path, size: int = 256) -> str:
     """Base64 PNG of the first three bands (or the first one in grey), 2-98 % stretch, read decimated."""
     import base64

@@ -27,14 +27,14 @@ INDEX_COLUMNS = ["tile_id", "image_id", "row_off", "col_off", "width", "height",
 
 
 def tile_images(raw_images: dict[str, Callable[[], RasterSource]],
-                existing_tiles: dict[str, Callable[[], RasterSource]], params: dict[str, Any]
+                existing_tiles: dict[str, Callable[[], dict[str, str]]], params: dict[str, Any]
                 ) -> tuple[dict[str, Callable[[], Raster]], gpd.GeoDataFrame]:
     """Plan the tiles of every raw image and index them; tiles already on disk from the same raster content
     (an earlier or interrupted run) are not written again.
 
     Args:
         raw_images: partition id (image id) -> loader of a lazy ``RasterSource``.
-        existing_tiles: tile id -> loader of a tile already written (empty on a first run).
+        existing_tiles: tile id -> loader of the tags of a tile already written (empty on a first run).
         params: ``tile_size``, ``overlap`` (pixels), ``min_valid_fraction`` (tiles with less valid data are
             skipped).
 
@@ -92,9 +92,9 @@ def _index_image(image_id: str, source: RasterSource, specs: list[TileSpec], fra
     return rows
 
 
-def _already_written(existing_tiles: dict[str, Callable[[], RasterSource]], row: dict[str, Any]) -> bool:
+def _already_written(existing_tiles: dict[str, Callable[[], dict[str, str]]], row: dict[str, Any]) -> bool:
     """A tile on disk is reused only if it came from the same raster content and the same window."""
     if row["tile_id"] not in existing_tiles:
         return False
-    tags = existing_tiles[row["tile_id"]]().profile.get("tags", {})
+    tags = existing_tiles[row["tile_id"]]()
     return tags.get(SOURCE_TAG) == row["image_sha256"] and tags.get(WINDOW_TAG) == window_text(row["spec"])
