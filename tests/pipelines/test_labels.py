@@ -3,6 +3,7 @@
 import geopandas as gpd
 import numpy as np
 import pytest
+import shapely.affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from footprints.datasets.raster import GeoTIFFDataset
@@ -109,3 +110,40 @@ def test_query_and_masks_on_the_sample(tmp_path, sample_index):
         tile = masks[row.tile_id]()
         assert tile.masks.shape[1:] == (512, 512) and tile.masks.dtype == np.uint8
         assert len(tile) <= row.n_instances and set(tile.class_ids) <= {1, 2, 3}
+
+
+def test_a_rerun_makes_only_the_masks_whose_tile_or_instances_changed(tmp_path, sample_index):
+    """Keys of unchanged tiles stay, an edited building changes its tiles' keys: the masks dataset keeps the
+    others without rasterising them, and a tile gone from the index loses its mask file."""
+    import json
+
+    from footprints.datasets.partitions import ManifestPartitionsDataset
+
+    raw = VectorFileDataset(filepath=str(SAMPLE_LABELS)).load()
+    labels, _ = clean_labels(raw, sample_index, LABELS)
+    store = VectorFileDataset(filepath=str(tmp_path / "labels.gpkg"), layer="labels", lazy=True)
+    store.save(labels)
+    instances, labelled = query_tile_labels(store.load(), sample_index)
+    masks_ds = ManifestPartitionsDataset(path=str(tmp_path / "masks"), filename_suffix=".npz", overwrite=True,
+                                         dataset="footprints.datasets.masks.InstanceMasksDataset")
+    first = build_instance_masks(instances, labelled)
+    masks_ds.save(first)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "masks").glob("*.npz")}
+
+    edited_tile = instances.tile_id.iloc[0]
+    moved = instances.copy()
+    moved.loc[moved.index[0], "geometry"] = shapely.affinity.translate(moved.geometry.iloc[0], 1e-5, 0)
+    dropped = next(t for t in labelled.tile_id if t != edited_tile)
+    second = build_instance_masks(moved, labelled[labelled.tile_id != dropped])
+    changed = {t for t in second if second[t].key != first[t].key}
+    assert changed == {edited_tile}
+    masks_ds.save(second)
+
+    files = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "masks").glob("*.npz")}
+    assert set(files) == {f"{t}.npz" for t in second}  # the dropped tile's mask is gone
+    assert {name for name in files if files[name] != mtimes.get(name)} == {f"{edited_tile}.npz"}
+    manifest = json.loads((tmp_path / "masks/_npz.manifest").read_text())["members"]
+    assert {name: record["key"] for name, record in manifest.items()} == {
+        f"{t}.npz": second[t].key for t in second}
+    loaded = masks_ds.load()
+    assert sorted(loaded) == sorted(second) and len(loaded[edited_tile]().masks) >= 1

@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Callable
 from copy import deepcopy
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,21 @@ def read_members(manifest: Path) -> dict[str, dict[str, Any]]:
     return json.loads(manifest.read_text())["members"]
 
 
+@dataclass(frozen=True)
+class Keyed:
+    """A lazy partition with the key of what it is made from (a hash of its inputs).
+
+    ``ManifestPartitionsDataset`` records the key with the member and, on a later save, keeps a member whose
+    recorded key is the same and whose file is unchanged instead of making it again.
+    """
+
+    key: str
+    make: Callable[[], Any]
+
+    def __call__(self) -> Any:
+        return self.make()
+
+
 class ParallelPartitionedDataset(PartitionedDataset):
     """A ``PartitionedDataset`` whose save computes and writes the partitions in batches on the run's Dask
     cluster (footprints.distributed), or in this process when there is none.
@@ -87,11 +103,11 @@ class ParallelPartitionedDataset(PartitionedDataset):
     def save(self, data: dict[str, Any]) -> None:
         """In batches on the cluster; with ``parallel: false`` one by one in this process, in partition order
         (for lazy partitions that must be made in order, such as the tile predictions' document stream)."""
-        self._records = {}
-        if not self._parallel:
-            super().save(data)
-            return
-        if self._overwrite and self._filesystem.exists(self._normalized_path):
+        self._write(data, clear=self._overwrite)
+
+    def _write(self, data: dict[str, Any], clear: bool) -> None:
+        """Save ``data``'s partitions (the folder emptied first when ``clear``); keeps their records."""
+        if clear and self._filesystem.exists(self._normalized_path):
             self._filesystem.rm(self._normalized_path, recursive=True)
         jobs = []
         for partition_id, partition_data in sorted(data.items()):
@@ -100,9 +116,17 @@ class ParallelPartitionedDataset(PartitionedDataset):
             jobs.append((kwargs, partition_data))
         save = partial(_save_batch, self._dataset_type, self._save_lazily, self._batch_context,
                        self._partition_record)
-        batches = map_tasks(save, chunks(jobs, self._batch_size), desc=f"saving {len(jobs)} partitions")
+        if self._parallel:
+            batches = map_tasks(save, chunks(jobs, self._batch_size), desc=f"saving {len(jobs)} partitions")
+        else:
+            batches = [save(jobs)]
         records = [record for batch in batches for record in batch]
-        self._records = {pid: record for pid, record in zip(sorted(data), records) if record}
+        self._records = {}
+        for pid, record in zip(sorted(data), records):
+            if isinstance(data[pid], Keyed):
+                record = {**record, "key": data[pid].key}
+            if record:
+                self._records[pid] = record
         self._invalidate_caches()
 
     @staticmethod
@@ -215,12 +239,16 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
         leaves no set."""
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_temp_files(self.folder)
-        kept = self._previous_records() if self._incremental else {}
+        kept = self._previous_records()
+        unchanged = {pid for pid, value in data.items()
+                     if isinstance(value, Keyed) and kept.get(self._member(pid), {}).get("key") == value.key}
         self.manifest_path.unlink(missing_ok=True)
-        super().save(data)
-        new = {os.path.relpath(self._partition_to_path(pid), self.folder): record
-               for pid, record in self._records.items()}
-        written = {os.path.relpath(self._partition_to_path(pid), self.folder) for pid in data}
+        if unchanged and self._overwrite:  # the set becomes exactly ``data``: only the other files go
+            self._remove_all_but({self._member(pid) for pid in unchanged})
+        self._write({pid: value for pid, value in data.items() if pid not in unchanged},
+                    clear=self._overwrite and not unchanged)
+        new = {self._member(pid): record for pid, record in self._records.items()}
+        written = {self._member(pid) for pid in data}
         if self._incremental:
             self._invalidate_caches()
             written |= {os.path.relpath(p, self.folder) for p in self._list_partitions()}
@@ -229,8 +257,18 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
             tmp.write_text(json.dumps({"members": members}, indent=0))
         self._invalidate_caches()
 
+    def _member(self, partition_id: str) -> str:
+        """A partition's file name in the manifest (relative to the folder)."""
+        return os.path.relpath(self._partition_to_path(partition_id), self.folder)
+
+    def _remove_all_but(self, names: set[str]) -> None:
+        for path in self._list_partitions():
+            if os.path.relpath(path, self.folder) not in names:
+                Path(path).unlink(missing_ok=True)
+        self._invalidate_caches()
+
     def _previous_records(self) -> dict[str, dict[str, Any]]:
-        """The last manifest's records of members still as they were (an incremental save keeps those)."""
+        """The last manifest's records of members still as they were (a save may keep those)."""
         try:
             members = read_members(self.manifest_path)
         except (OSError, ValueError, KeyError, TypeError):

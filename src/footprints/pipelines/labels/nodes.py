@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-from footprints.datasets.masks import InstanceMasks
+from footprints.datasets.partitions import Keyed
 from footprints.datasets.spatial_table import SpatialTable
 from footprints.errors import InputError
 from footprints.geo import WGS84, TileGrid
@@ -20,6 +21,8 @@ from footprints.model.split import split_train_val
 from footprints.rasterise import rasterise_tile
 
 log = logging.getLogger(__name__)
+
+MASKS_VERSION = 1  # part of every mask key: raise it when rasterising changes, so that masks are made again
 
 
 def clean_labels(raw_labels: gpd.GeoDataFrame, tile_index: gpd.GeoDataFrame, params: dict[str, Any]
@@ -66,14 +69,31 @@ def _grid_footprints(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def build_instance_masks(tile_instances: gpd.GeoDataFrame, labelled_tile_index: gpd.GeoDataFrame
-                         ) -> dict[str, Callable[[], InstanceMasks]]:
+                         ) -> dict[str, Keyed]:
     """One lazy, picklable mask builder per tile; ``instance_masks`` runs them in batches on the run's Dask
-    workers (or in this process), shipping each tile's few polygons, not pixels."""
+    workers (or in this process), shipping each tile's few polygons, not pixels.
+
+    Each builder carries the key of its inputs (:func:`_mask_key`): a re-run keeps the masks whose tile and
+    instances did not change instead of rasterising and writing them again."""
     positions = tile_instances.groupby("tile_id").indices
     empty = np.zeros(0, dtype=int)
-    return {row.tile_id: partial(rasterise_tile, tile_instances.iloc[positions.get(row.tile_id, empty)],
-                                 TileGrid.from_index_row(row))
-            for row in labelled_tile_index.itertuples()}
+    wkb = shapely.to_wkb(tile_instances.geometry.values)
+    ids = tile_instances[["label_id", "class_id"]].to_numpy(dtype=np.int64)
+    masks = {}
+    for row in labelled_tile_index.itertuples():
+        rows = positions.get(row.tile_id, empty)
+        masks[row.tile_id] = Keyed(_mask_key(row, wkb[rows], ids[rows]),
+                                   partial(rasterise_tile, tile_instances.iloc[rows], TileGrid.from_index_row(row)))
+    return masks
+
+
+def _mask_key(row: Any, wkb: np.ndarray, ids: np.ndarray) -> str:
+    """Hash of what a tile's masks are made from: its pixel grid and its instances (ids, class, outline)."""
+    digest = hashlib.sha256(f"{MASKS_VERSION}|{row.crs}|{row.transform}|{row.height}|{row.width}".encode())
+    digest.update(ids.tobytes())
+    for geometry in wkb:
+        digest.update(geometry)
+    return digest.hexdigest()
 
 
 def split_tiles(labelled_tile_index: gpd.GeoDataFrame, params: dict[str, Any], quiet: bool = False
