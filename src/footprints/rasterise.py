@@ -13,6 +13,12 @@ from footprints.datasets.masks import InstanceMasks
 from footprints.geo import TileGrid, rasterize_instances, reproject
 
 
+# Part of every instance mask's key (footprints.pipelines.labels.nodes): raise it when the masks made from the
+# same tile and instances change (this module, geo.rasterize_instances / reproject, the .npz layout of
+# datasets/masks.py), so that a re-run makes them again instead of keeping the old ones.
+MASKS_VERSION = 1
+
+
 def rasterise_tile(instances: gpd.GeoDataFrame, grid: TileGrid) -> InstanceMasks:
     """Masks of a tile's instances in the tile's pixel grid; instances too small to cover a pixel drop out."""
     geoms = reproject(instances.geometry.values, instances.crs or grid.crs, grid.crs)

@@ -10,7 +10,7 @@ import pytest
 from kedro.io import DatasetError
 
 from footprints.datasets.masks import InstanceMasks
-from footprints.datasets.partitions import ManifestPartitionsDataset, RasterFolderDataset
+from footprints.datasets.partitions import Keyed, ManifestPartitionsDataset, RasterFolderDataset
 from footprints.errors import InputError
 from tests.conftest import write_raster
 
@@ -70,6 +70,25 @@ def test_incremental_sets_keep_the_members_already_there(tmp_path):
     masks(folder, incremental=True).save({"a": mask(1)})
     masks(folder, incremental=True).save({"b": mask(2)})  # a is unchanged on disk: not written again
     assert sorted(masks(folder).load()) == ["a", "b"]
+
+
+def test_keyed_members_with_the_same_key_are_kept_without_a_cluster(tmp_path):
+    """Nothing to make: the save neither calls the builders nor starts the run's pending Dask cluster."""
+    from distributed import default_client
+
+    from footprints.distributed import close_started, start_on_first_task
+
+    folder = tmp_path / "instance_masks"
+    masks(folder, overwrite=True).save({"a": Keyed("ka", lambda: mask(1)), "b": Keyed("kb", lambda: mask(2))})
+    start_on_first_task({"processes": False, "n_workers": 1, "threads_per_worker": 1})
+    try:
+        masks(folder, overwrite=True, parallel=True).save({"a": Keyed("ka", killed_after(0))})
+        with pytest.raises(ValueError):
+            default_client()  # no client was started
+    finally:
+        close_started()
+    assert sorted(masks(folder).load()) == ["a"] and not (folder / "b.npz").exists()
+    assert masks(folder).load()["a"]().label_ids.tolist() == [1]
 
 
 def test_temp_files_of_a_killed_run_are_removed_on_the_next_save(tmp_path):

@@ -29,6 +29,7 @@ from footprints.atomic import atomic_path
 from footprints.datasets.raster import GeoTIFFTagsDataset, keep_open
 from footprints.distributed import chunks, map_tasks
 from footprints.errors import InputError
+from footprints.tiling import SOURCE_TAG, WINDOW_TAG
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,12 @@ def _stamp_of(record: dict[str, Any]) -> dict[str, int]:
 
 
 def _intact(path: Path, record: dict[str, Any]) -> bool:
-    return path.is_file() and _stamp(path) == _stamp_of(record)
+    """The file is still the one the record was made of (same size and mtime; a copy that keeps both, such as
+    ``cp -p`` or ``rsync -a`` over it, is not told apart)."""
+    try:
+        return _stamp(path) == _stamp_of(record)
+    except FileNotFoundError:
+        return False
 
 
 def read_members(manifest: Path) -> dict[str, dict[str, Any]]:
@@ -62,7 +68,7 @@ def read_members(manifest: Path) -> dict[str, dict[str, Any]]:
     return json.loads(manifest.read_text())["members"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Keyed:
     """A lazy partition with the key of what it is made from (a hash of its inputs).
 
@@ -98,17 +104,17 @@ class ParallelPartitionedDataset(PartitionedDataset):
     def __init__(self, *, batch_size: int = 32, parallel: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._batch_size, self._parallel = batch_size, parallel
-        self._records: dict[str, dict[str, Any]] = {}  # partition id -> _partition_record, of the last save
 
     def save(self, data: dict[str, Any]) -> None:
         """In batches on the cluster; with ``parallel: false`` one by one in this process, in partition order
         (for lazy partitions that must be made in order, such as the tile predictions' document stream)."""
-        self._write(data, clear=self._overwrite)
-
-    def _write(self, data: dict[str, Any], clear: bool) -> None:
-        """Save ``data``'s partitions (the folder emptied first when ``clear``); keeps their records."""
-        if clear and self._filesystem.exists(self._normalized_path):
+        if self._overwrite and self._filesystem.exists(self._normalized_path):
             self._filesystem.rm(self._normalized_path, recursive=True)
+        self._write(data)
+
+    def _write(self, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Save ``data``'s partitions; returns what is recorded of each (``_partition_record``, a ``Keyed``
+        partition's key), by partition id, leaving out empty records."""
         jobs = []
         for partition_id, partition_data in sorted(data.items()):
             kwargs = deepcopy(self._dataset_config)
@@ -116,18 +122,20 @@ class ParallelPartitionedDataset(PartitionedDataset):
             jobs.append((kwargs, partition_data))
         save = partial(_save_batch, self._dataset_type, self._save_lazily, self._batch_context,
                        self._partition_record)
-        if self._parallel:
+        if not jobs:  # nothing to make: no cluster started for it
+            batches = []
+        elif self._parallel:
             batches = map_tasks(save, chunks(jobs, self._batch_size), desc=f"saving {len(jobs)} partitions")
         else:
             batches = [save(jobs)]
-        records = [record for batch in batches for record in batch]
-        self._records = {}
-        for pid, record in zip(sorted(data), records):
+        self._invalidate_caches()
+        records = {}
+        for pid, record in zip(sorted(data), (record for batch in batches for record in batch)):
             if isinstance(data[pid], Keyed):
                 record = {**record, "key": data[pid].key}
             if record:
-                self._records[pid] = record
-        self._invalidate_caches()
+                records[pid] = record
+        return records
 
     @staticmethod
     def _batch_context() -> contextlib.AbstractContextManager:
@@ -236,21 +244,23 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
 
     def save(self, data: dict[str, Any]) -> None:
         """Manifest out, members in (each atomically, in parallel batches), manifest back last: a killed save
-        leaves no set."""
+        leaves no set.
+
+        A ``Keyed`` partition whose member is unchanged since the last manifest, which recorded the same key,
+        is kept instead of made again. ``overwrite: true`` makes the set exactly ``data``: the other files of
+        this suffix are deleted (those of another suffix sharing the folder stay)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_temp_files(self.folder)
         kept = self._previous_records()
         unchanged = {pid for pid, value in data.items()
                      if isinstance(value, Keyed) and kept.get(self._member(pid), {}).get("key") == value.key}
         self.manifest_path.unlink(missing_ok=True)
-        if unchanged and self._overwrite:  # the set becomes exactly ``data``: only the other files go
+        if self._overwrite:
             self._remove_all_but({self._member(pid) for pid in unchanged})
-        self._write({pid: value for pid, value in data.items() if pid not in unchanged},
-                    clear=self._overwrite and not unchanged)
-        new = {self._member(pid): record for pid, record in self._records.items()}
+        made = self._write({pid: value for pid, value in data.items() if pid not in unchanged})
+        new = {self._member(pid): made.get(pid, {}) for pid in data if pid not in unchanged}
         written = {self._member(pid) for pid in data}
         if self._incremental:
-            self._invalidate_caches()
             written |= {os.path.relpath(p, self.folder) for p in self._list_partitions()}
         members = {name: self._member_record(name, new, kept) for name in sorted(written)}
         with atomic_path(self.manifest_path) as tmp:
@@ -262,6 +272,8 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
         return os.path.relpath(self._partition_to_path(partition_id), self.folder)
 
     def _remove_all_but(self, names: set[str]) -> None:
+        """Delete this set's files (the folder's files of its suffix) not named in ``names``."""
+        self._invalidate_caches()
         for path in self._list_partitions():
             if os.path.relpath(path, self.folder) not in names:
                 Path(path).unlink(missing_ok=True)
@@ -277,16 +289,17 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
 
     def _member_record(self, name: str, new: dict[str, dict[str, Any]], kept: dict[str, dict[str, Any]]
                        ) -> dict[str, Any]:
-        """Stamp, plus what the save recorded of the member, or what the last manifest did if it was kept, or
-        else what the file itself says (once: a member kept from a run that recorded nothing)."""
+        """Stamp, plus what this save recorded of a member it wrote; for a member it kept, what the last
+        manifest recorded if the file is unchanged, else what the file itself says (once: a member kept
+        from a run that recorded nothing)."""
         path = self.folder / name
         stamp = _stamp(path)
-        extra = new.get(name)
-        if extra is None and name in kept and _stamp_of(kept[name]) == stamp:
+        if name in new:
+            return {**new[name], **stamp}
+        extra = None
+        if name in kept and _stamp_of(kept[name]) == stamp:
             extra = {key: value for key, value in kept[name].items() if key not in stamp} or None
-        if extra is None:
-            extra = self._file_record(path)
-        return {**extra, **stamp}
+        return {**(extra if extra is not None else self._file_record(path)), **stamp}
 
     @staticmethod
     def _file_record(path: Path) -> dict[str, Any]:
@@ -417,11 +430,13 @@ class TileImagesDataset(ManifestPartitionsDataset):
     @staticmethod
     def _partition_record(data: Any) -> dict[str, Any]:
         """The tile's tags (source hash, window), for ``ExistingTilesDataset`` to read without opening it."""
-        return {"tags": dict(data.profile.get("tags") or {})}
+        tags = data.profile.get("tags") or {}
+        return {"tags": {name: tags[name] for name in (SOURCE_TAG, WINDOW_TAG) if name in tags}}
 
     @staticmethod
     def _file_record(path: Path) -> dict[str, Any]:
-        return {"tags": GeoTIFFTagsDataset(filepath=str(path)).load()}
+        tags = GeoTIFFTagsDataset(filepath=str(path)).load()
+        return {"tags": {name: tags[name] for name in (SOURCE_TAG, WINDOW_TAG) if name in tags}}
 
     def preview(self) -> ImagePreview:
         return _first_partition(self).preview()

@@ -18,11 +18,9 @@ from footprints.errors import InputError
 from footprints.geo import WGS84, TileGrid
 from footprints.labels import cleaning
 from footprints.model.split import split_train_val
-from footprints.rasterise import rasterise_tile
+from footprints.rasterise import MASKS_VERSION, rasterise_tile
 
 log = logging.getLogger(__name__)
-
-MASKS_VERSION = 1  # part of every mask key: raise it when rasterising changes, so that masks are made again
 
 
 def clean_labels(raw_labels: gpd.GeoDataFrame, tile_index: gpd.GeoDataFrame, params: dict[str, Any]
@@ -79,17 +77,20 @@ def build_instance_masks(tile_instances: gpd.GeoDataFrame, labelled_tile_index: 
     empty = np.zeros(0, dtype=int)
     wkb = shapely.to_wkb(tile_instances.geometry.values)
     ids = tile_instances[["label_id", "class_id"]].to_numpy(dtype=np.int64)
+    crs = tile_instances.crs.to_string() if tile_instances.crs else ""
     masks = {}
     for row in labelled_tile_index.itertuples():
         rows = positions.get(row.tile_id, empty)
-        masks[row.tile_id] = Keyed(_mask_key(row, wkb[rows], ids[rows]),
+        masks[row.tile_id] = Keyed(_mask_key(row, crs, wkb[rows], ids[rows]),
                                    partial(rasterise_tile, tile_instances.iloc[rows], TileGrid.from_index_row(row)))
     return masks
 
 
-def _mask_key(row: Any, wkb: np.ndarray, ids: np.ndarray) -> str:
-    """Hash of what a tile's masks are made from: its pixel grid and its instances (ids, class, outline)."""
-    digest = hashlib.sha256(f"{MASKS_VERSION}|{row.crs}|{row.transform}|{row.height}|{row.width}".encode())
+def _mask_key(row: Any, crs: str, wkb: np.ndarray, ids: np.ndarray) -> str:
+    """Hash of what a tile's masks are made from: its pixel grid and its instances (ids, class, outline in
+    ``crs``), and the version of the rasterising (``footprints.rasterise.MASKS_VERSION``)."""
+    digest = hashlib.sha256(f"{MASKS_VERSION}|{row.crs}|{row.transform}|{row.height}|{row.width}|{crs}|"
+                            f"{len(ids)}".encode())
     digest.update(ids.tobytes())
     for geometry in wkb:
         digest.update(geometry)
