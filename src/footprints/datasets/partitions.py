@@ -1,8 +1,8 @@
 """Partitioned folders the project can trust: complete-or-absent sets, raster folders of any .tif spelling.
 
 ``ParallelPartitionedDataset`` computes and saves lazy partitions in batches on the run's Dask cluster (or in
-this process). ``ManifestPartitionsDataset``, built on it, is the writer and reader of every partitioned output (tiles, instance masks,
-tile JSON, per-image outputs). Saving removes the folder's manifest first, writes the members (each
+this process). ``ManifestPartitionsDataset``, built on it, is the writer and reader of every partitioned
+output (tiles, instance masks, tile JSON, per-image outputs). Saving removes the folder's manifest first, writes the members (each
 atomically), and writes the manifest last (atomically), naming every member with its size and mtime (and,
 for tiles, the tags that let a later run keep them without opening them: ``ExistingTilesDataset``).
 Loading gives the members of the manifest only, after checking each is still what was written; a folder
@@ -66,6 +66,15 @@ def _intact(path: Path, record: dict[str, Any]) -> bool:
 def read_members(manifest: Path) -> dict[str, dict[str, Any]]:
     """A manifest's member records by file name (relative to its folder); raises on an unreadable one."""
     return json.loads(manifest.read_text())["members"]
+
+
+def intact_records(folder: Path, manifest: Path) -> dict[str, dict[str, Any]]:
+    """The manifest's records of members still as recorded; ``{}`` without a readable manifest."""
+    try:
+        members = read_members(manifest)
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {name: record for name, record in members.items() if _intact(folder / name, record)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,7 +260,7 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
         this suffix are deleted (those of another suffix sharing the folder stay)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_temp_files(self.folder)
-        kept = self._previous_records()
+        kept = intact_records(self.folder, self.manifest_path)
         unchanged = {pid for pid, value in data.items()
                      if isinstance(value, Keyed) and kept.get(self._member(pid), {}).get("key") == value.key}
         self.manifest_path.unlink(missing_ok=True)
@@ -279,14 +288,6 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
                 Path(path).unlink(missing_ok=True)
         self._invalidate_caches()
 
-    def _previous_records(self) -> dict[str, dict[str, Any]]:
-        """The last manifest's records of members still as they were (a save may keep those)."""
-        try:
-            members = read_members(self.manifest_path)
-        except (OSError, ValueError, KeyError, TypeError):
-            return {}
-        return {name: record for name, record in members.items() if _intact(self.folder / name, record)}
-
     def _member_record(self, name: str, new: dict[str, dict[str, Any]], kept: dict[str, dict[str, Any]]
                        ) -> dict[str, Any]:
         """Stamp, plus what this save recorded of a member it wrote; for a member it kept, what the last
@@ -296,10 +297,11 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
         stamp = _stamp(path)
         if name in new:
             return {**new[name], **stamp}
-        extra = None
         if name in kept and _stamp_of(kept[name]) == stamp:
-            extra = {key: value for key, value in kept[name].items() if key not in stamp} or None
-        return {**(extra if extra is not None else self._file_record(path)), **stamp}
+            extra = {key: value for key, value in kept[name].items() if key not in stamp}
+            if extra:
+                return {**extra, **stamp}
+        return {**self._file_record(path), **stamp}
 
     @staticmethod
     def _file_record(path: Path) -> dict[str, Any]:
@@ -358,14 +360,10 @@ class ExistingTilesDataset(ExistingPartitionsDataset):
     def load(self) -> dict[str, Callable[[], dict[str, str]]]:
         loaders = super().load()
         folder = Path(self._filesystem._strip_protocol(self._normalized_path))
-        try:
-            members = read_members(folder / manifest_name(self._filename_suffix))
-        except (OSError, ValueError, KeyError, TypeError):
-            return loaders
+        records = intact_records(folder, folder / manifest_name(self._filename_suffix))
         for pid in loaders:
-            name = os.path.relpath(self._partition_to_path(pid), folder)
-            record = members.get(name)
-            if record and "tags" in record and _intact(folder / name, record):
+            record = records.get(os.path.relpath(self._partition_to_path(pid), folder), {})
+            if "tags" in record:
                 loaders[pid] = partial(dict, record["tags"])
         return loaders
 
@@ -430,16 +428,19 @@ class TileImagesDataset(ManifestPartitionsDataset):
     @staticmethod
     def _partition_record(data: Any) -> dict[str, Any]:
         """The tile's tags (source hash, window), for ``ExistingTilesDataset`` to read without opening it."""
-        tags = data.profile.get("tags") or {}
-        return {"tags": {name: tags[name] for name in (SOURCE_TAG, WINDOW_TAG) if name in tags}}
+        return _reuse_tags(data.profile.get("tags") or {})
 
     @staticmethod
     def _file_record(path: Path) -> dict[str, Any]:
-        tags = GeoTIFFTagsDataset(filepath=str(path)).load()
-        return {"tags": {name: tags[name] for name in (SOURCE_TAG, WINDOW_TAG) if name in tags}}
+        return _reuse_tags(GeoTIFFTagsDataset(filepath=str(path)).load())
 
     def preview(self) -> ImagePreview:
         return _first_partition(self).preview()
+
+
+def _reuse_tags(tags: dict[str, str]) -> dict[str, Any]:
+    """A tile's manifest record: the two tags that decide whether a run keeps it (``footprints.tiling``)."""
+    return {"tags": {name: tags[name] for name in (SOURCE_TAG, WINDOW_TAG) if name in tags}}
 
 
 class TileDocumentsDataset(ManifestPartitionsDataset):

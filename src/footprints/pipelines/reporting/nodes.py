@@ -144,9 +144,9 @@ def plot_threshold_f1(frames: Frames, params: dict[str, Any]) -> Figure:
     curves = [threshold_scores(f["pred"], f["truth"], THRESHOLDS, iou) for f in frames.values()]
     present = {c for f in frames.values() for c in (*f["pred"].class_name, *f["truth"].class_name)}
     return _plots().threshold_f1_curve(combine_threshold_scores(curves) if curves else
-                              threshold_scores(_EMPTY, _EMPTY, THRESHOLDS, iou), present, iou,
-                              n_truth=sum(len(f["truth"]) for f in frames.values()),
-                              n_pred=sum(len(f["pred"]) for f in frames.values()))
+                                       threshold_scores(_EMPTY, _EMPTY, THRESHOLDS, iou), present, iou,
+                                       n_truth=sum(len(f["truth"]) for f in frames.values()),
+                                       n_pred=sum(len(f["pred"]) for f in frames.values()))
 
 
 def plot_tile_gallery(tiles: dict[str, Callable[[], Raster]], tile_predictions: dict[str, Callable[[], dict]],
@@ -159,8 +159,8 @@ def plot_tile_gallery(tiles: dict[str, Callable[[], Raster]], tile_predictions: 
     picks = sorted(picks, key=lambda p: (p[0].valid_fraction < params["gallery_min_valid_fraction"],
                                          -p[0].n_truth, p[0].tile_id))[:params["gallery_tiles"]]
     return _plots().tile_gallery([_gallery_item(tiles[row.tile_id](), tile_predictions.get(row.tile_id),
-                                       truth[truth.intersects(row.geometry)], TileGrid.from_index_row(row))
-                         for row, truth in picks])
+                                                truth[truth.intersects(row.geometry)], TileGrid.from_index_row(row))
+                                  for row, truth in picks])
 
 
 def _gallery_item(raster: Raster, load_doc: Callable[[], dict] | None, truth: gpd.GeoDataFrame,
@@ -189,8 +189,8 @@ def plot_map_overlay(raw_images: dict[str, Callable[[], RasterSource]], frames: 
     tiles = tile_index[tile_index.image_id == image_id].to_crs(crs)
     area = frame["tiles"].to_crs(crs).geometry.union_all() if len(frame["tiles"]) else None
     bands = raster.array[:3] if raster.array.shape[0] >= 3 else raster.array[:1].repeat(3, axis=0)
-    return _plots().map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"], tiles,
-                       area)
+    return _plots().map_overlay(stretch(bands), (left, right, bottom, top), to_image["truth"], to_image["pred"],
+                                tiles, area)
 
 
 def model_provenance(model_weights: ModelWeights) -> dict[str, Any] | None:
