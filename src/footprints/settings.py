@@ -19,8 +19,8 @@ rich_logging_on_terminals()
 # `kedro` command (1.1 s, 140 MB); its `kedro mlflow` commands now load it when they run.
 defer_mlflow_commands()
 
-from footprints.hooks import (DaskHook, MlflowRunDescription, ProjectChecks, TorchrunHook, TrackedRunsMlflowHook,
-                              UntrackedRank)
+from footprints.hooks import (DaskHook, MlflowRunDescription, ProjectChecks, ResumeTrainingRun, TorchrunHook,
+                              TrackedRunsMlflowHook, UntrackedRank)
 from footprints.torchrun import launched_rank
 
 
@@ -80,4 +80,5 @@ _TRACKING = (TrackedRunsMlflowHook(), MlflowRunDescription()) if launched_rank()
 # ProjectChecks (run lock, parameter checks, damaged MLflow store, temp files of killed runs) is registered
 # last, so pluggy calls it first.
 # DaskHook owns the run's Dask client (conf/<env>/dask.yml), set up like the PySpark starter's SparkSession.
-HOOKS = (*_TRACKING, TorchrunHook(), DaskHook(), ProjectChecks())
+# ResumeTrainingRun comes after the tracking hooks, so pluggy calls it before they open an MLflow run.
+HOOKS = (*_TRACKING, ResumeTrainingRun(), TorchrunHook(), DaskHook(), ProjectChecks())

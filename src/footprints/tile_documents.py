@@ -89,7 +89,8 @@ def _build_model(predictor: TilePredictor) -> Any:
 
     config = predictor.weights.config
     model = build_model(arch=config["arch"], tile_size=predictor.tile_size, pretrained="none",
-                        in_channels=len(config["bands"]), state_dict=predictor.weights.state_dict,
+                        in_channels=len(config["bands"]), input_scale=config.get("input_scale", 1.0),
+                        state_dict=predictor.weights.state_dict,
                         weights_name=predictor.weights.source)
     model.roi_heads.detections_per_img = predictor.params["detections_per_tile"]
     return model

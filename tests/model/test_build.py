@@ -97,3 +97,36 @@ def test_coco_weights_from_the_cache_get_new_class_heads(torch_home):
     assert torch.allclose(four_bands[:, :3], rgb * 3 / 4) and torch.allclose(
         four_bands[:, 3], rgb[:, 0] * 3 / 4
     )
+
+
+COMPACT = "maskrcnn_resnet18_fpn_gn"
+
+
+@pytest.mark.parametrize(("saved", "rebuilt"), [(COMPACT, "maskrcnn_resnet50_fpn_v2"), ("maskrcnn_resnet50_fpn_v2", COMPACT),
+                                                (COMPACT, V1)])
+def test_each_architecture_is_recognised_in_a_weights_file(tmp_path, saved, rebuilt):
+    path = tmp_path / "weights.safetensors"
+    save_weights(build_model(saved, tile_size=TILE, pretrained="none"), path)
+    with pytest.raises(WeightsError, match=f"holds {saved} weights, model is {rebuilt}$"):
+        build_model(rebuilt, tile_size=TILE, weights_path=path)
+
+
+def test_compact_model_is_small_normalises_by_groups_and_predicts_full_size_masks_at_half_scale(tmp_path):
+    model = build_model(COMPACT, tile_size=TILE, pretrained="auto", input_scale=0.5, in_channels=4)
+    assert model.weights_origin == "scratch"  # torchvision has no COCO weights for it: no download tried
+    assert sum(p.numel() for p in model.parameters()) < 16e6
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    assert model.transform.min_size == (TILE // 2,)
+    path = tmp_path / "compact.safetensors"
+    save_weights(model, path)
+    restored = build_model(COMPACT, tile_size=TILE, pretrained="none", input_scale=0.5, in_channels=4,
+                           weights_path=path).eval()
+    restored.roi_heads.score_thresh = 0.0
+    with torch.no_grad():
+        detections = restored([torch.rand(4, TILE, TILE)])[0]
+    assert detections["masks"].shape[-2:] == (TILE, TILE)
+
+
+def test_coco_start_refused_for_the_compact_model_in_one_line():
+    with pytest.raises(WeightsError, match=f"^torchvision has no COCO weights for {COMPACT}; set pretrained"):
+        build_model(COMPACT, tile_size=TILE, pretrained="coco")

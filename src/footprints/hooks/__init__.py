@@ -5,6 +5,7 @@ from footprints.hooks.mlflow_tracking import TrackedRunsMlflowHook, UntrackedRan
 from footprints.hooks.project_checks import ProjectChecks
 from footprints.hooks.run_description import MlflowRunDescription
 from footprints.hooks.torchrun import TorchrunHook
+from footprints.hooks.training_resume import ResumeTrainingRun
 
-__all__ = ["DaskHook", "MlflowRunDescription", "ProjectChecks", "TorchrunHook", "TrackedRunsMlflowHook",
+__all__ = ["DaskHook", "MlflowRunDescription", "ProjectChecks", "ResumeTrainingRun", "TorchrunHook", "TrackedRunsMlflowHook",
            "UntrackedRank"]

@@ -1,4 +1,5 @@
-"""Flips and right-angle rotations: aerial tiles have no "up", so all eight are equally real views."""
+"""Flips and right-angle rotations (aerial tiles have no "up", so all eight are equally real views) and
+colour changes (imagery of another camera, season or hour)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,15 @@ def random_dihedral(image: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Ten
     quarter_turns = int(torch.randint(4, ()))
     flip = bool(torch.randint(2, ()))
     return dihedral(image, masks, quarter_turns, flip)
+
+
+def random_colour(image: torch.Tensor, strength: float = 0.2) -> torch.Tensor:
+    """Scale and shift a normalised image (C x H x W), all bands alike and each a little on its own.
+
+    Drone mosaics differ in exposure, white balance and haze from flight to flight; a model trained on a few
+    of them should not learn their colours. ``strength`` is in units of the bands' standard deviation.
+    """
+    bands = image.shape[0]
+    contrast = 1 + strength * (2 * torch.rand(()) - 1) + strength / 4 * (2 * torch.rand(bands, 1, 1) - 1)
+    brightness = strength * (2 * torch.rand(()) - 1) + strength / 4 * (2 * torch.rand(bands, 1, 1) - 1)
+    return image * contrast + brightness

@@ -18,23 +18,27 @@ from torchvision.models.detection import (
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops import FrozenBatchNorm2d
 
+from .compact import COMPACT_ARCH, compact_maskrcnn
+
 from footprints.classes import NUM_CLASSES
 from .roi_heads import ClassScoreRoIHeads
 from .weights import WeightsError, load_weights
 
 logger = logging.getLogger(__name__)
 
-ARCHITECTURES = ("maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn")
+ARCHITECTURES = (COMPACT_ARCH, "maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn")
 PRETRAINED = ("auto", "coco", "none")
 
 _COCO_WEIGHTS = {
     "maskrcnn_resnet50_fpn": MaskRCNN_ResNet50_FPN_Weights.COCO_V1,
     "maskrcnn_resnet50_fpn_v2": MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1,
 }
-# A key only one architecture has: v1's box head is two linear layers, v2's four convolutions and a linear.
+# Keys that tell the architectures apart, tried in order: v1's box head is two linear layers; of the other
+# two, only ResNet-50's bottleneck blocks have a third convolution.
 _ARCHITECTURE_MARKERS = {
     "roi_heads.box_head.fc6.weight": "maskrcnn_resnet50_fpn",
-    "roi_heads.box_head.0.0.weight": "maskrcnn_resnet50_fpn_v2",
+    "backbone.body.layer1.0.conv3.weight": "maskrcnn_resnet50_fpn_v2",
+    "backbone.body.layer1.0.conv2.weight": COMPACT_ARCH,
 }
 _CLASS_HEAD_KEY = "roi_heads.box_predictor.cls_score.weight"
 _FIRST_CONV_KEY = "backbone.body.conv1.weight"
@@ -50,6 +54,7 @@ def build_model(
     in_channels: int = 3,
     state_dict: dict[str, torch.Tensor] | None = None,
     weights_name: str | None = None,
+    input_scale: float = 1.0,
 ) -> MaskRCNN:
     """A torchvision Mask R-CNN for ``tile_size`` tiles whose detections also carry ``class_scores``.
 
@@ -61,6 +66,8 @@ def build_model(
     COCO start, so nothing is downloaded. ``trainable_backbone_layers`` (0-5, ResNet stages from the top)
     defaults to 3 when starting from trained weights, as torchvision does, and 5 from scratch.
     ``in_channels``: number of input bands; extra bands reuse COCO's first-layer RGB kernels.
+    ``input_scale``: the network sees tiles resized by this factor (0.5: a 512 px tile runs at 256 px, four
+    times cheaper) and its masks and boxes come back in tile pixels; for imagery much finer than buildings need.
 
     The transform's ``min_size = max_size = tile_size``, so tiles are neither up- nor down-scaled (a smaller
     edge tile would be upscaled), and its mean/std are 0/1 because ``Normalizer`` has already scaled the bands
@@ -81,7 +88,7 @@ def build_model(
         frozen_norms = not any(key.endswith("num_batches_tracked") for key in own_state)
     else:
         frozen_norms = coco_state is not None
-    model = _skeleton(arch, num_classes, tile_size, in_channels, frozen_norms)
+    model = _skeleton(arch, num_classes, round(tile_size * input_scale), in_channels, frozen_norms)
     if own_state is not None:
         _load_own(model, own_state, weights_name, arch)
     elif coco_state is not None:
@@ -104,7 +111,9 @@ def _skeleton(arch: str, num_classes: int, tile_size: int, in_channels: int, fro
         "image_mean": [0.0] * in_channels,
         "image_std": [1.0] * in_channels,
     }
-    if arch == "maskrcnn_resnet50_fpn":
+    if arch == COMPACT_ARCH:
+        model = compact_maskrcnn(num_classes, in_channels, **transform)
+    elif arch == "maskrcnn_resnet50_fpn":
         # What torchvision's own builder does, minus its rule that only downloaded weights get frozen norms.
         norm_layer = FrozenBatchNorm2d if frozen_norms else nn.BatchNorm2d
         backbone = resnet_fpn_backbone(
@@ -115,7 +124,7 @@ def _skeleton(arch: str, num_classes: int, tile_size: int, in_channels: int, fro
         model = maskrcnn_resnet50_fpn_v2(
             weights=None, weights_backbone=None, num_classes=num_classes, **transform
         )
-    if in_channels != 3:
+    if in_channels != 3 and arch != COMPACT_ARCH:
         model.backbone.body.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     model.roi_heads = ClassScoreRoIHeads.from_roi_heads(model.roi_heads)
     return model
@@ -123,6 +132,10 @@ def _skeleton(arch: str, num_classes: int, tile_size: int, in_channels: int, fro
 
 def _coco_state_dict(arch: str, required: bool) -> dict[str, torch.Tensor] | None:
     """torchvision's COCO weights (cache or download); if not required, ``None`` and a warning."""
+    if arch not in _COCO_WEIGHTS:
+        if required:
+            raise WeightsError(f"torchvision has no COCO weights for {arch}; set pretrained: auto or none")
+        return None
     weights = _COCO_WEIGHTS[arch]
     try:
         return weights.get_state_dict(progress=False, check_hash=True)

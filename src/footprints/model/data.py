@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .augment import random_dihedral
+from .augment import random_colour, random_dihedral
 from footprints.classes import CLASS_NAMES
 from .normalize import Normalizer
 
@@ -58,6 +58,7 @@ class TileDataset(Dataset):
         masks, labels = _target_tensors(sample, image.shape[-2:])
         if self.augment:
             image, masks = random_dihedral(image, masks)
+            image = random_colour(image)
         present = masks.flatten(1).any(dim=1).bool()  # any() of a uint8 tensor is uint8, not a mask
         masks, labels = masks[present], labels[present]
         return image, {"boxes": boxes_from_masks(masks), "labels": labels, "masks": masks}

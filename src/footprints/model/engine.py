@@ -14,6 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed
+from .checkpoint import Checkpoint, active_mlflow_run_id, random_state, restore_random_state
 
 Batch = tuple[Sequence[torch.Tensor], Sequence[dict[str, torch.Tensor]]]
 
@@ -160,6 +161,7 @@ def fit(
     max_grad_norm: float | None = 10.0,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> list[dict[str, float]]:
     """Train for ``epochs`` (numbered from 1) and return each epoch's metrics.
 
@@ -175,6 +177,10 @@ def fit(
     so the global batch is the loaders' batch size x the number of processes). Every process returns the
     same metrics, averaged over processes; only rank 0 prints and calls ``on_epoch_end``. ``model`` itself
     (not a wrapper) holds the trained weights on every process.
+
+    ``checkpoint``: saved after every epoch (rank 0) and, when it exists at the start, resumed from: the run
+    continues at the next epoch with the same weights, optimiser, schedule and random streams, so it ends as
+    an uninterrupted run would (on one process; under torchrun the other ranks' random streams restart).
     """
     model.to(device)
     trained = distributed.wrap(model, device)
@@ -186,8 +192,10 @@ def fit(
     amp_dtype = autocast_dtype(device) if amp else None
     scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
 
-    history = []
-    for epoch in range(1, epochs + 1):
+    generators = [loader.generator for loader in (train_loader, val_loader)
+                  if getattr(loader, "generator", None) is not None]
+    history = _resume(checkpoint, model, opt, scheduler, scaler, generators) if checkpoint else []
+    for epoch in range(len(history) + 1, epochs + 1):
         started = time.perf_counter()
         distributed.set_epoch(train_loader, epoch)
         metrics = train_one_epoch(
@@ -210,10 +218,38 @@ def fit(
         metrics |= {"lr": opt.param_groups[0]["lr"], "epoch_seconds": time.perf_counter() - started}
         history.append(metrics)
         if main:
+            if checkpoint is not None:
+                _save(checkpoint, model, opt, scheduler, scaler, generators, history, epochs)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, metrics)
             print(_summary_line(epoch, epochs, metrics), flush=True)
     return history
+
+
+def _resume(checkpoint: Checkpoint, model: nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler | None,
+            generators: list[torch.Generator]) -> list[dict[str, float]]:
+    """Load ``checkpoint`` into the training objects when it exists; the finished epochs' metrics."""
+    state = checkpoint.load()
+    if state is None:
+        return []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state["scaler"] is not None:
+        scaler.load_state_dict(state["scaler"])
+    restore_random_state(state["random"], generators)
+    print(f"resuming after epoch {len(state['history'])} from {checkpoint.path}", flush=True)
+    return state["history"]
+
+
+def _save(checkpoint: Checkpoint, model: nn.Module, optimizer: torch.optim.Optimizer,
+          scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler | None,
+          generators: list[torch.Generator], history: list[dict[str, float]], epochs: int) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+             "random": random_state(generators), "history": history}
+    checkpoint.save(state, {"epoch": len(history), "epochs": epochs, "mlflow_run_id": active_mlflow_run_id()})
 
 
 def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:

@@ -22,7 +22,8 @@ class BuildingDetector(mlflow.pyfunc.PythonModel):
         weights = read_weights(context.artifacts["weights"], context.artifacts["weights"])
         self.config = weights.config
         self.model = build_model(arch=self.config["arch"], tile_size=self.config["tile_size"], pretrained="none",
-                                 in_channels=len(self.config["bands"]), state_dict=weights.state_dict)
+                                 in_channels=len(self.config["bands"]),
+                                 input_scale=self.config.get("input_scale", 1.0), state_dict=weights.state_dict)
 
     def predict(self, context: Any, model_input: list[Any], params: dict | None = None) -> list[list[dict]]:
         from footprints.model.engine import resolve_device

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # torch is imported by the functions that run the model (see 
 
 log = logging.getLogger(__name__)
 
-MODEL_CONFIG_KEYS = ("arch", "bands", "mean", "std")  # plus the tile size, read off the tiles
+MODEL_CONFIG_KEYS = ("arch", "bands", "mean", "std", "input_scale")  # plus the tile size, read off the tiles
 
 
 def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Callable[[], InstanceMasks]],
@@ -57,19 +57,56 @@ def _train(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Cal
     start = {"state_dict": initial_weights.state_dict, "weights_name": initial_weights.source} \
         if initial_weights is not None else {}
     model = build_model(arch=params["arch"], tile_size=tile_size, pretrained=params["pretrained"],
-                        in_channels=len(params["bands"]), **start)
+                        in_channels=len(params["bands"]), input_scale=params["input_scale"], **start)
     log.info("training %s on %s, weights from %s", params["arch"], device, model.weights_origin)
+    checkpoint = training_checkpoint(params, tile_split, model, tile_size)
+    config = {"tile_size": tile_size, **{k: params[k] for k in MODEL_CONFIG_KEYS}}
     history = fit(model, loaders["train"], loaders["val"], epochs=params["epochs"], lr=params["lr"],
                   weight_decay=params["weight_decay"], device=device, optimizer=params["optimizer"],
-                  schedule=params["schedule"], amp=params["amp"], max_grad_norm=params["max_grad_norm"])
+                  schedule=params["schedule"], amp=params["amp"], max_grad_norm=params["max_grad_norm"],
+                  checkpoint=checkpoint, on_epoch_end=_snapshots(model, config, checkpoint, params))
     frame = pd.DataFrame(history).assign(epoch=range(1, len(history) + 1))
     trained = provenance(model.weights_origin, tile_split, history, params, str(device))
     log.info("trained on %(train_tiles)d tiles (%(train_instances)d building instances) of %(train_images)s "
              "in %(training_seconds).0f s", trained)
     if warning := untrained_warning(trained):
         log.warning(warning)
-    config = {"tile_size": tile_size, **{k: params[k] for k in MODEL_CONFIG_KEYS}, "training": trained}
+    config = {**config, "training": trained}
+    if checkpoint is not None and distributed.is_main_process():
+        checkpoint.remove()
     return ModelWeights(model.state_dict(), config), frame, _metrics_history(history), trained
+
+
+def _snapshots(model: Any, config: dict[str, Any], checkpoint: Any, params: dict[str, Any]
+               ) -> Callable[[int, dict[str, float]], None] | None:
+    """With ``snapshot_every: N``, the weights after every N-th epoch beside the checkpoint
+    (``<identity>_epoch<N>.safetensors``): a learning curve scores them afterwards."""
+    every = params.get("snapshot_every")
+    if not every or checkpoint is None:
+        return None
+    from footprints.model.weights import save_weights
+
+    def save(epoch: int, metrics: dict[str, float]) -> None:
+        if epoch % every == 0:
+            path = checkpoint.path.with_name(f"{checkpoint.identity}_epoch{epoch:03d}.safetensors")
+            save_weights(ModelWeights(model.state_dict(), {**config, "epoch": epoch}), path)
+
+    return save
+
+
+def training_checkpoint(params: dict[str, Any], tile_split: pd.DataFrame, model: Any, tile_size: int
+                        ) -> Any:
+    """The epoch checkpoint of this run, named by what determines its result: the parameters (but speed
+    settings), the training data and the start weights. ``None`` when ``checkpoint_dir`` is null."""
+    if not params.get("checkpoint_dir"):
+        return None
+    from footprints.model.checkpoint import Checkpoint, run_params
+
+    kept = run_params(params)
+    start = ModelWeights(model.state_dict()).fingerprint
+    data = provenance("", tile_split, [], params, "")["data_fingerprint"]
+    identity = hashlib.sha256(repr((sorted(kept.items()), tile_size, data, start)).encode()).hexdigest()[:16]
+    return Checkpoint(params["checkpoint_dir"], identity, kept)
 
 
 def provenance(weights_origin: str, tile_split: pd.DataFrame, history: list[dict[str, float]],
@@ -104,7 +141,7 @@ def provenance(weights_origin: str, tile_split: pd.DataFrame, history: list[dict
 
 def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params: dict[str, Any]) -> DataLoader:
     import torch
-    from torch.utils.data import DataLoader, RandomSampler, Subset
+    from torch.utils.data import DataLoader, Subset
 
     from footprints.model import TileDataset, TileSample, collate_fn, distributed
 
@@ -120,8 +157,8 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
     sampler = None
     if split == "train" and params.get("samples_per_epoch") and distributed.world_size() == 1:
         # an epoch of a few hundred random tiles: a CPU can take many short epochs over a large tile set
-        sampler = RandomSampler(dataset, num_samples=min(params["samples_per_epoch"], len(dataset)),
-                                generator=generator)
+        sampler = _epoch_sampler(tile_split.set_index("tile_id").n_instances.loc[ids].to_numpy(), params,
+                                 generator)
     if split == "val" and params.get("val_loss_tiles"):
         # the per-epoch validation loss on a fixed random subset: the same tiles every epoch, comparable
         keep = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(params["seed"]))
@@ -131,6 +168,23 @@ def _loader(tiles, instance_masks, tile_split: pd.DataFrame, split: str, params:
     return DataLoader(dataset, batch_size=params["batch_size"], shuffle=split == "train" and sampler is None,
                       sampler=sampler, num_workers=params["num_workers"], collate_fn=collate_fn,
                       generator=generator)
+
+
+def _epoch_sampler(instances: Any, params: dict[str, Any], generator: torch.Generator) -> Any:
+    """``samples_per_epoch`` random tiles; with ``empty_tile_weight`` below 1, tiles without buildings are
+    drawn that much less often than tiles with some (drawn with replacement, as weights require).
+
+    Open labels (OpenStreetMap) often leave buildings untraced: an empty tile may teach the model to miss a
+    real building, and on a CPU every step spent on bare ground is a step not spent on buildings."""
+    import torch
+    from torch.utils.data import RandomSampler, WeightedRandomSampler
+
+    count = params["samples_per_epoch"]
+    weight = params.get("empty_tile_weight", 1.0)
+    if weight == 1.0:
+        return RandomSampler(range(len(instances)), num_samples=min(count, len(instances)), generator=generator)
+    weights = torch.tensor([1.0 if count > 0 else float(weight) for count in instances])
+    return WeightedRandomSampler(weights, num_samples=count, replacement=True, generator=generator)
 
 
 def _instances(load: Callable[[], InstanceMasks]):
