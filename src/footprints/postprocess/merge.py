@@ -33,6 +33,7 @@ from scipy.sparse.csgraph import connected_components
 from footprints.classes import CLASS_NAMES
 from footprints.geo import footprint, pixel_size
 from footprints.postprocess.geojson import geometries_from_geojson
+from footprints.postprocess.robust import iou, overlay, union_rows, valid_polygons, warn_failures
 
 SCORE_COLUMNS = [f"conf_{name}" for name in CLASS_NAMES]
 COLUMNS = ["building_id", "class_name", "score", *SCORE_COLUMNS, "tile_ids", "n_merged", "geometry"]
@@ -90,17 +91,23 @@ def same_building_pairs(detections: gpd.GeoDataFrame, tiles: dict[str, Any], par
     tile, names = pd.factorize(detections.tile_id)
     keep = (i < j) & (tile[i] != tile[j])
     i, j = i[keep], j[keep]
-    whole = _iou(geoms[i], geoms[j]) >= params["iou_threshold"]
+    overlap, failed = iou(geoms[i], geoms[j])
+    whole = overlap >= params["iou_threshold"]
     rest = np.flatnonzero(~whole)
     members, inverse = np.unique(np.concatenate([i[rest], j[rest]]), return_inverse=True)
-    gi, gj = np.split(shapely.buffer(geoms[members], tol, join_style="mitre")[inverse], 2)
+    # a mitre buffer of a pixel-staircase outline can cross itself: repaired, or the clipping below fails
+    gi, gj = np.split(valid_polygons(shapely.buffer(geoms[members], tol, join_style="mitre"))[inverse], 2)
     meet = shapely.intersects(gi, gj)  # grown polygons apart share nothing: skip the costly clipping
     rest, gi, gj = rest[meet], gi[meet], gj[meet]
     if len(rest):
         footprints = [tiles["footprints"][name] for name in names]
         shared = _shared_regions(footprints, tile[i[rest]], tile[j[rest]], tol)
-        agree = _iou(shapely.intersection(gi, shared), shapely.intersection(gj, shared))
-        whole[rest[agree >= params["shared_iou_threshold"]]] = True
+        in_i, in_j = overlay(shapely.intersection, gi, shared), overlay(shapely.intersection, gj, shared)
+        clipped = np.not_equal(in_i, None) & np.not_equal(in_j, None)
+        agree, more = iou(in_i[clipped], in_j[clipped])
+        whole[rest[clipped][agree >= params["shared_iou_threshold"]]] = True
+        failed += more + int((~clipped).sum())
+    warn_failures(failed, "detection pairs across tile borders (left unmerged)")
     return i[whole], j[whole]
 
 
@@ -110,14 +117,8 @@ def _shared_regions(footprints: list[Any], tile_a: np.ndarray, tile_b: np.ndarra
     pairs, inverse = np.unique(tile_a.astype(np.int64) * n + tile_b, return_inverse=True)
     polygons = np.array(footprints, dtype=object)
     overlap = shapely.intersection(polygons[pairs // n], polygons[pairs % n])
-    regions = shapely.buffer(overlap, tol, join_style="mitre")
+    regions = valid_polygons(shapely.buffer(overlap, tol, join_style="mitre"))
     return regions[inverse]
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    inter = shapely.area(shapely.intersection(a, b))
-    union = shapely.area(a) + shapely.area(b) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def merged_buildings(detections: gpd.GeoDataFrame, groups: np.ndarray, pixel: float) -> gpd.GeoDataFrame:
@@ -173,10 +174,13 @@ def _unions(geoms: np.ndarray, starts: np.ndarray, grid: float) -> np.ndarray:
     """
     sizes = np.diff(np.r_[starts, len(geoms)])
     out = geoms[starts].copy()
+    failed = 0
     for size in np.unique(sizes[sizes > 1]):
         which = np.flatnonzero(sizes == size)
         members = geoms[starts[which, None] + np.arange(size)]
-        out[which] = shapely.union_all(_rounded(members.ravel(), grid).reshape(members.shape), axis=1)
+        out[which], more = union_rows(_rounded(members.ravel(), grid).reshape(members.shape))
+        failed += more
+    warn_failures(failed, "unions of a building's fragments (largest fragment kept)")
     return out
 
 

@@ -12,6 +12,7 @@ from shapely.geometry.base import BaseGeometry
 
 from footprints.classes import CLASS_NAMES
 from footprints.geo import WGS84, TileGrid, polygonal_parts, polygonize_mask, reproject
+from footprints.postprocess.robust import iou, overlay, warn_failures
 
 
 class PredictedInstance(Protocol):
@@ -60,7 +61,9 @@ def _instance_record(inst: PredictedInstance, geometry: BaseGeometry, params: di
     if params["simplify_tolerance"] > 0:
         geometry = geometry.simplify(params["simplify_tolerance"], preserve_topology=True)
     if inside is not None:
-        geometry = geometry.intersection(inside)
+        clipped = overlay(shapely.intersection, np.array([geometry], dtype=object), inside)[0]
+        warn_failures(int(clipped is None), "detections cut to the image (left whole)")
+        geometry = geometry if clipped is None else clipped
     parts = [p for p in polygonal_parts(shapely.make_valid(geometry)) if p.area >= params["min_area_m2"]]
     geometry = parts[0] if len(parts) == 1 else MultiPolygon(parts)
     return {"class": CLASS_NAMES[inst.class_id - 1], "score": float(inst.score),
@@ -79,16 +82,10 @@ def _suppress_duplicates(records: list[dict[str, Any]], iou_threshold: float) ->
     kept: list[dict[str, Any]] = []
     for record in sorted(records, key=lambda r: -r["score"]):
         geoms = np.array([k["geometry"] for k in kept], dtype=object)
-        if len(kept) and (_iou(geoms, record["geometry"]) >= iou_threshold).any():
+        if len(kept) and (iou(geoms, record["geometry"])[0] >= iou_threshold).any():
             continue
         kept.append(record)
     return kept
-
-
-def _iou(geoms: np.ndarray, other) -> np.ndarray:
-    inter = shapely.area(shapely.intersection(geoms, other))
-    union = shapely.area(geoms) + other.area - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def _to_json(record: dict[str, Any], geometry, geometry_wgs84) -> dict[str, Any]:
