@@ -121,6 +121,19 @@ def footprint(transform: Affine, width: int, height: int) -> Polygon:
     return pixel_to_map(box(0, 0, width, height), transform)
 
 
+def ground_pixel_size(transform: Affine, width: int, height: int, crs: CRS | str, metric: CRS | str) -> float:
+    """Ground size of one pixel of a grid in ``metric`` units (metres), whatever units the grid's CRS has:
+    the square root of the mean pixel area of the grid's footprint reprojected there."""
+    area = reproject([footprint(transform, width, height)], crs, metric)[0].area
+    return float(np.sqrt(area / (width * height)))
+
+
+def coordinate_decimals(pixel: float, fraction: float = 0.01) -> int:
+    """Decimals that keep coordinates to ``fraction`` of a pixel of size ``pixel`` (in the same units):
+    more digits are noise of float arithmetic, and they make the JSON of every polygon twice as long."""
+    return max(0, int(np.ceil(-np.log10(pixel * fraction))))
+
+
 def pixel_to_map(geom: BaseGeometry, transform: Affine) -> BaseGeometry:
     """Pixel (col, row) coordinates to map coordinates of the grid's CRS."""
     return shapely.transform(geom, lambda xy: _apply(transform, xy))

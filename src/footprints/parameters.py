@@ -118,7 +118,7 @@ RULES: dict[str, Rule] = {
     "training.empty_tile_weight": number(0, 1.0),
     "training.snapshot_every": optional(integer(1)),
     "training.val_loss_tiles": optional(integer(1)),
-    "inference.polygons.simplify_tolerance": number(0),
+    "inference.polygons.simplify_px": number(0),
     "inference.polygons.min_area_m2": number(0),
     "inference.polygons.iou_threshold": IOU,
     "inference.merge.iou_threshold": IOU,

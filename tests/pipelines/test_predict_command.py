@@ -79,7 +79,7 @@ def project(tmp_path_factory) -> Path:
     its vertex choices cannot differ between CRSs."""
     root = copy_project(tmp_path_factory.mktemp("predict"))
     conf = root / "conf/base/parameters_inference.yml"
-    conf.write_text(conf.read_text().replace("simplify_tolerance: 0.05", "simplify_tolerance: 0.0"))
+    conf.write_text(conf.read_text().replace("simplify_px: 1.0", "simplify_px: 0.0"))
     with inside(root):
         yield root
 

@@ -17,7 +17,9 @@ import shapely
 from pyproj import CRS
 from shapely.geometry import MultiPolygon, Polygon
 
-from footprints.geo import reproject
+from affine import Affine
+
+from footprints.geo import ground_pixel_size, reproject
 from footprints.postprocess.merge import SCORE_COLUMNS, detections_frame, merge_detections
 
 BUILDING_COLUMNS = ["building_id", "class_name", "score", *SCORE_COLUMNS, "tile_ids", "n_merged", "geometry"]
@@ -40,9 +42,8 @@ def _tiles_in(tiles: dict[str, Any], src: CRS, dst: CRS, document: dict[str, Any
     """Tile footprints in ``dst`` and the ground size of a pixel there (square root of the pixel area)."""
     ids = list(tiles["footprints"])
     footprints = dict(zip(ids, reproject([tiles["footprints"][t] for t in ids], src, dst)))
-    first = footprints[document["tile_id"]]
-    return {**tiles, "footprints": footprints,
-            "pixel_size": float(np.sqrt(first.area / (document["width"] * document["height"])))}
+    pixel = ground_pixel_size(Affine(*document["transform"]), document["width"], document["height"], src, dst)
+    return {**tiles, "footprints": footprints, "pixel_size": pixel}
 
 
 def building_schema(buildings: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataFrame:
