@@ -1,11 +1,15 @@
 """What every parameter of conf/base/parameters_*.yml may be, checked before a run does any work.
 
 One rule per parameter: a refused value stops the run with one line naming the parameter, its value and what
-is allowed (``ParameterError``). Parameters this table does not know are left alone (a user's own additions).
+is allowed (``ParameterError``). A parameter this table does not know is refused too, with the nearest known
+name: a misspelt key (``traning.epochs``) or an option since renamed would otherwise be ignored in silence,
+and the run would go on with the default. The names ``--params`` passes to the catalog (``RUNTIME_KEYS``) are
+known as well.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -149,6 +153,10 @@ RULES: dict[str, Rule] = {
 }
 
 
+# Top-level names given with --params and read by the catalog (${runtime_params:...}), not by a node.
+RUNTIME_KEYS = ("model_uri", "init_model_uri", "images", "out")
+
+
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; a mapping that is itself a parameter's value stays whole."""
     flat: dict[str, Any] = {}
@@ -164,7 +172,23 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def validate(params: Mapping[str, Any]) -> None:
     """Raise ``ParameterError`` for the first refused parameter, naming it, its value and what is allowed."""
     flat = flatten(params)
+    for name, value in flat.items():
+        _check_known(name, value)
     for name, rule in RULES.items():
         if name in flat and not rule.check(flat[name], flat):
             raise ParameterError(f"parameter {name}: {flat[name]!r} is not allowed; use {rule.allowed} "
                                  f"(conf/base/parameters_{name.split('.')[0]}.yml or --params {name}=...)")
+
+
+def _check_known(name: str, value: Any) -> None:
+    """Refuse a name no rule has: a group given a plain value, or a key that does not exist."""
+    if name in RULES or name in RUNTIME_KEYS:
+        return
+    members = [rule for rule in RULES if rule.startswith(f"{name}.")]
+    if members:
+        raise ParameterError(f"parameter {name} is a group, not a value ({value!r}); set one of its keys, e.g. "
+                             f"--params {members[0]}=... (conf/base/parameters_{name.split('.')[0]}.yml)")
+    close = difflib.get_close_matches(name, [*RULES, *RUNTIME_KEYS], n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "the known ones are in conf/base/parameters_*.yml"
+    raise ParameterError(f"parameter {name} does not exist; {hint} (remove or rename it where it is set: "
+                         "conf/<env>/parameters*.yml or --params)")

@@ -7,7 +7,10 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import numpy as np
 import pyogrio
+import pyogrio.raw
+import shapely
 from pyogrio.raw import detect_write_driver
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
@@ -91,12 +94,41 @@ class VectorFileDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | Geo
         if self._lazy:
             return GeoPackageTable(self._filepath, self._layer)
         try:
-            frame = gpd.read_file(self._filepath, layer=self._layer, engine="pyogrio", **self._load_args)
+            self._check_one_layer()
+            try:
+                frame = gpd.read_file(self._filepath, layer=self._layer, engine="pyogrio", **self._load_args)
+            except shapely.errors.GEOSException:  # a feature's geometry cannot even be built
+                frame = self._read_marking_malformed()
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as err:
             detail = str(err).splitlines()[0].split("; It might help")[0]  # GDAL's driver hint does not apply
             raise InputError(f"{self._filepath}: cannot read as a vector file ({detail}); check it is a "
                              "complete GeoJSON or GeoPackage file") from None
         frame.attrs["source"] = str(self._filepath)  # lets later steps name the file in their messages
+        return frame
+
+    def _check_one_layer(self) -> None:
+        """Refuse to guess: with several layers and none named, GDAL would read the first and lose the rest."""
+        if self._layer is not None:
+            return
+        layers = [str(name) for name in pyogrio.list_layers(self._filepath)[:, 0]]
+        if len(layers) > 1:
+            raise InputError(f"{self._filepath}: holds {len(layers)} layers ({', '.join(layers)}); name the one "
+                             "to read with layer: in its catalog entry (conf/base/catalog.yml), or merge them "
+                             "into one layer")
+
+    def _read_marking_malformed(self) -> gpd.GeoDataFrame:
+        """The layer with a null geometry for each feature whose geometry is malformed (e.g. a ring that does
+        not close), and ``attrs["malformed"]``: position -> GEOS's reason, for the label report."""
+        meta, _, wkb, fields = pyogrio.raw.read(self._filepath, layer=self._layer)
+        geometry = shapely.from_wkb(wkb, on_invalid="ignore")
+        malformed = {}
+        for position in np.flatnonzero(np.equal(geometry, None) & np.not_equal(wkb, None)):
+            try:
+                shapely.from_wkb(wkb[position])
+            except shapely.errors.GEOSException as err:
+                malformed[int(position)] = str(err).split(": ", 1)[-1]
+        frame = gpd.GeoDataFrame(dict(zip(meta["fields"], fields)), geometry=geometry, crs=meta["crs"])
+        frame.attrs["malformed"] = malformed
         return frame
 
     def save(self, data: gpd.GeoDataFrame) -> None:

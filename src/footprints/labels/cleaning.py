@@ -1,7 +1,8 @@
 """Label cleaning: repair, validate and classify label features, reporting every change.
 
-Every feature that is not used as given (null, empty or invalid geometry, not a polygon, unknown class,
-outside every raster) gets a row in the label report: nothing is dropped or changed silently.
+Every feature that is not used as given (null, empty, malformed or invalid geometry, not a polygon, unknown
+class, a repeat of another feature, outside every raster) gets a row in the label report: nothing is dropped
+or changed silently.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import shapely
 
 from footprints.classes import CLASS_NAMES
 from footprints.errors import InputError
+from footprints.postprocess.robust import iou
+
+REPEAT_IOU = 0.9  # two label polygons overlapping this much are one building traced twice
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +45,11 @@ def clean_labels(raw_labels: gpd.GeoDataFrame, tile_index: gpd.GeoDataFrame, par
     labels = raw_labels.reset_index(drop=True)
     labels = labels.assign(source_fid=labels.index)
     labels = _with_crs(labels, params)  # kept in its own CRS: each image's query transforms it
-    labels = _drop_missing(labels, report)
+    labels = _drop_missing(labels, raw_labels.attrs.get("malformed", {}), report)
     labels = _repair(labels, report)
     labels = _explode_polygons(labels, report)
     labels = _classify(labels, params, report)
+    labels = _drop_repeats(labels, report)
     _report_outside(labels, tile_index, report)
     labels = labels.reset_index(drop=True).assign(label_id=lambda f: np.arange(1, len(f) + 1))
     report_frame = pd.DataFrame(report, columns=REPORT_COLUMNS)
@@ -62,11 +67,14 @@ def _with_crs(labels: gpd.GeoDataFrame, params: dict[str, Any]) -> gpd.GeoDataFr
     return labels.set_crs(params["assume_crs"])
 
 
-def _drop_missing(labels: gpd.GeoDataFrame, report: list) -> gpd.GeoDataFrame:
+def _drop_missing(labels: gpd.GeoDataFrame, malformed: dict[int, str], report: list) -> gpd.GeoDataFrame:
+    """Drop features without a geometry: null, empty, or malformed in the file (``malformed``: source fid ->
+    why its geometry could not be built, from ``VectorFileDataset``)."""
     missing = labels.geometry.isna() | labels.geometry.is_empty
     for fid, null in zip(labels.source_fid[missing], labels.geometry.isna()[missing]):
-        report.append({"source_fid": fid, "problem": "null geometry" if null else "empty geometry",
-                       "action": "dropped"})
+        problem = f"malformed geometry: {malformed[fid]}" if fid in malformed else \
+            "null geometry" if null else "empty geometry"
+        report.append({"source_fid": fid, "problem": problem, "action": "dropped"})
     return labels[~missing]
 
 
@@ -144,6 +152,30 @@ def _check_class_names(names: set[str]) -> None:
     if unknown:
         raise InputError(f"labels.classes / labels.unknown_class name {sorted(unknown)}: use one of "
                          f"{list(CLASS_NAMES)} or 'drop'")
+
+
+def _drop_repeats(labels: gpd.GeoDataFrame, report: list) -> gpd.GeoDataFrame:
+    """Keep one polygon per building traced more than once (IoU >= ``REPEAT_IOU``: the same feature twice, or
+    shifted by centimetres): the first in the file is kept, with its class, and each repeat is reported,
+    naming both classes when they differ. Two identical instances would teach the model to predict both."""
+    geoms = labels.geometry.values
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    i, j = i[i < j], j[i < j]
+    overlap, _ = iou(geoms[i], geoms[j])
+    i, j, overlap = i[overlap >= REPEAT_IOU], j[overlap >= REPEAT_IOU], overlap[overlap >= REPEAT_IOU]
+    first: dict[int, tuple[int, float]] = {}
+    for a, b, value in zip(i, j, overlap):  # each repeat points to the earliest feature it repeats
+        if b not in first or first[b][0] > a:
+            first[b] = (a, value)
+    fids, classes = labels.source_fid.to_numpy(), labels.class_name.to_numpy()
+    for b, (a, value) in sorted(first.items()):
+        problem = f"repeat of feature {fids[a]} (IoU {value:.2f})"
+        if classes[b] != classes[a]:
+            problem += f" with another class ({classes[b]}; the kept feature is {classes[a]})"
+        report.append({"source_fid": fids[b], "problem": problem, "action": "dropped"})
+    keep = np.ones(len(labels), dtype=bool)  # by position: the parts of a multi-part feature share a label
+    keep[list(first)] = False
+    return labels[keep]
 
 
 def _report_outside(labels: gpd.GeoDataFrame, tile_index: gpd.GeoDataFrame, report: list) -> None:
