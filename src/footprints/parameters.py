@@ -128,6 +128,7 @@ RULES: dict[str, Rule] = {
     "inference.merge.iou_threshold": IOU,
     "inference.merge.shared_iou_threshold": IOU,
     "inference.merge.edge_tolerance_px": number(0),
+    "inference.merge.regularise": choice(True, False),
     "inference.tiles": choice("holdout", "all"),
     "inference.device": DEVICE,
     "inference.batch_size": integer(1),

@@ -7,6 +7,7 @@ see ``footprints.geo.metric_crs``) and the buildings come back in the image CRS.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,10 @@ from affine import Affine
 
 from footprints.geo import ground_pixel_size, reproject
 from footprints.postprocess.merge import SCORE_COLUMNS, detections_frame, merge_detections
+from footprints.postprocess.regularise import squared_outlines
+from footprints.postprocess.robust import overlay, valid_polygons
+
+log = logging.getLogger(__name__)
 
 BUILDING_COLUMNS = ["building_id", "class_name", "score", *SCORE_COLUMNS, "tile_ids", "n_merged", "geometry"]
 BUILDING_DTYPES = {"building_id": "int64", "class_name": "str", "score": "float64",
@@ -35,7 +40,23 @@ def image_buildings(documents: Sequence[dict[str, Any]], params: dict[str, Any])
     if len(documents) and metric != image_crs:
         detections, tiles = detections.to_crs(metric), _tiles_in(tiles, image_crs, metric, documents[0])
     buildings = merge_detections(detections, tiles, params) if len(detections) else None
+    if buildings is not None and params.get("regularise"):
+        buildings = _squared(buildings, documents, image_crs, tiles["pixel_size"])
     return building_schema(buildings, crs=metric).to_crs(image_crs)
+
+
+def _squared(buildings: gpd.GeoDataFrame, documents: Sequence[dict[str, Any]], image_crs: CRS, pixel: float
+             ) -> gpd.GeoDataFrame:
+    """Buildings with squared outlines, cut to the image again (a squared wall may stand a little outside)."""
+    squared, unchanged = squared_outlines(buildings.geometry.values, buildings.crs, pixel)
+    parts = [shapely.box(*doc["in_image"]) for doc in documents if doc.get("in_image")]
+    if parts:
+        image = reproject([shapely.union_all(parts)], image_crs, buildings.crs)[0]
+        cut = overlay(shapely.intersection, squared, image)
+        squared = valid_polygons(np.where(np.equal(cut, None), buildings.geometry.values, cut))
+    log.info("squared %d building outlines (%d kept as merged: the squared one strayed too far)",
+             len(buildings) - unchanged, unchanged)
+    return buildings.set_geometry(gpd.GeoSeries(squared, index=buildings.index, crs=buildings.crs))
 
 
 def _tiles_in(tiles: dict[str, Any], src: CRS, dst: CRS, document: dict[str, Any]) -> dict[str, Any]:

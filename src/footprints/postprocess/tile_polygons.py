@@ -55,6 +55,7 @@ def tile_prediction(grid: TileGrid, instances: Sequence[PredictedInstance], para
         "height": grid.height,
         "width": grid.width,
         "model": model_ref,
+        "in_image": list(area.bounds) if area is not None else None,  # the tile's in-image box, tile CRS
         "instances": [{**r, "geometry": mapping(rounded(geom, decimals))} for r, geom in zip(records, native)],
     }
 
