@@ -136,6 +136,30 @@ def truncated(path: Path) -> Path:
     return path
 
 
+def damaged_block(path: Path) -> Path:
+    """A tiled, deflate-compressed GeoTIFF whose last block is zeroed: it opens and its last pixel reads (the
+    block holding it is another), only decoding that block fails."""
+    profile = {"driver": "GTiff", "width": 256, "height": 256, "count": 3, "dtype": "uint8", "crs": UTM,
+               "transform": Affine(0.5, 0, X0, 0, -0.5, Y0), "tiled": True, "blockxsize": 128,
+               "blockysize": 128, "compress": "deflate"}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.random.default_rng(0).integers(0, 255, (3, 256, 256), dtype=np.uint8))
+    with rasterio.open(path) as src:
+        offset = int(src.get_tag_item("BLOCK_OFFSET_0_1", "TIFF", bidx=1))
+        size = int(src.get_tag_item("BLOCK_SIZE_0_1", "TIFF", bidx=1))
+    data = bytearray(path.read_bytes())
+    data[offset + 2: offset + size - 2] = bytes(size - 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def two_layers(path: Path) -> Path:
+    for layer in ("buildings", "roads"):
+        gpd.GeoDataFrame({"condition": ["Complete"]}, geometry=[building(10, 10)], crs=UTM).to_file(
+            path, layer=layer, engine="pyogrio")
+    return path
+
+
 def without_geotransform(path: Path, gcps: bool = False) -> Path:
     """A GeoTIFF in pixel coordinates; with ``gcps``, placed on the map by ground control points only."""
     points = [GroundControlPoint(row, col, X0 + col / 2, Y0 - row / 2) for row in (0, 64) for col in (0, 64)]
@@ -876,6 +900,67 @@ CASES: list[BadInput] = [
         train_one_step,
         Raises(NonFiniteLossError, r"^epoch 1 step 1: loss is not finite \(.*loss=nan\); lower lr",
                "max_grad_norm")),
+    BadInput(
+        "damaged_compressed_block",
+        "a GeoTIFF whose damage shows only when one compressed block is decoded (it opens, its size is right)",
+        "the tiling stops: `<file>: pixels in rows ..., columns ... cannot be decoded, the file is damaged "
+        "(...); copy or export it again, or move it out of the images folder`; the tiles it was writing are "
+        "removed and no manifest is written, so no partial tile set is trusted",
+        lambda ctx: project_images(ctx, lambda root: damaged_block(root / "damaged.tif"), good=False),
+        kedro("preprocessing"),
+        Raises(InputError, r"damaged\.tif: pixels in rows \d+-\d+, columns \d+-\d+ cannot be decoded, the file is "
+               r"damaged \(.*\); copy or export it again", "damaged.tif", leaves_nothing=TILE_OUTPUTS)),
+    labels_case(
+        "repeated_features",
+        "the same building twice (same class, another class, or shifted by centimetres)",
+        "the first in the file is kept with its class; each repeat (IoU >= 0.9) gets a label_report.csv row "
+        "`repeat of feature <fid> (IoU ...)`, naming both classes when they differ, action `dropped`",
+        Handled(reported([(1, r"repeat of feature 0 \(IoU 1\.00\)$", "dropped"),
+                          (2, r"repeat of feature 0 \(IoU 0\.9\d\) with another class \(incomplete; the kept "
+                              r"feature is complete\)", "dropped")], kept=[0, 3])),
+        features=[(building(10, 10), "Complete"), (building(10, 10), "Complete"),
+                  (building(10.03, 10), "Incomplete"), (building(30, 10), "Complete")]),
+    labels_case(
+        "malformed_geometry_text",
+        "a feature whose geometry cannot be built (e.g. a ring that does not close)",
+        "dropped; a label_report.csv row `malformed geometry: Points of LinearRing do not form a closed "
+        "linestring` for that feature, action `dropped`; the other features are used",
+        Handled(reported([(1, "malformed geometry: Points of LinearRing do not form a closed linestring",
+                           "dropped")], kept=[0])),
+        text='{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32737"}}, '
+             '"features": [{"type": "Feature", "properties": {"condition": "Complete"}, "geometry": {"type": '
+             '"Polygon", "coordinates": [[[532860, 9366840], [532865, 9366840], [532865, 9366835], '
+             '[532860, 9366840]]]}}, {"type": "Feature", "properties": {"condition": "Complete"}, '
+             '"geometry": {"type": "Polygon", "coordinates": [[[532870, 9366840], [532875, 9366840], '
+             '[532875, 9366835]]]}}]}'),
+    BadInput(
+        "several_layers",
+        "a label GeoPackage with several layers and no `layer:` in its catalog entry",
+        "refused rather than reading the first: `<file>: holds 2 layers (buildings, roads); name the one to "
+        "read with layer: in its catalog entry (conf/base/catalog.yml), or merge them into one layer`",
+        lambda ctx: two_layers(ctx.tmp / "labels.gpkg"),
+        lambda path: VectorFileDataset(filepath=str(path)).load(),
+        Raises(InputError, r"labels\.gpkg: holds 2 layers \(buildings, roads\); name the one to read with layer:",
+               "layer:")),
+    BadInput(
+        "unknown_parameter",
+        "a parameter that does not exist: a misspelt key or group, or an option since renamed (here "
+        "`preprocessing.tile_sise`)",
+        "before any work: `parameter preprocessing.tile_sise does not exist; did you mean "
+        "preprocessing.tile_size? (...)`",
+        lambda ctx: project_images(ctx),
+        kedro("preprocessing", params={"preprocessing": {"tile_sise": 256}}),
+        Raises(ParameterError, r"^parameter preprocessing\.tile_sise does not exist; did you mean "
+               r"preprocessing\.tile_size\?", "preprocessing.tile_sise", leaves_nothing=TILE_OUTPUTS)),
+    BadInput(
+        "group_given_a_value",
+        "a parameter group given a plain value (`--params preprocessing=5`)",
+        "before any work: `parameter preprocessing is a group, not a value (5); set one of its keys, e.g. "
+        "--params preprocessing.tile_size=... (...)`",
+        lambda ctx: project_images(ctx),
+        kedro("preprocessing", params={"preprocessing": 5}),
+        Raises(ParameterError, r"^parameter preprocessing is a group, not a value \(5\); set one of its keys",
+               "preprocessing", leaves_nothing=TILE_OUTPUTS)),
 ]
 
 

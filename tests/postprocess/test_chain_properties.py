@@ -51,7 +51,7 @@ class Instance:
 
 @dataclass
 class Image:
-    crs: CRS
+    crs: str
     transform: Affine
     width: int
     height: int
@@ -64,9 +64,42 @@ class Image:
 
 
 @dataclass
+class Detection:
+    """One instance of a tile: the union of ``parts`` (shapes in the tile's pixel grid), with its scores."""
+
+    parts: list[tuple]
+    class_id: int
+    score: float
+    class_scores: dict[str, float]
+
+
+@dataclass
 class Case:
+    """Shapes, not masks, so that a falsifying example prints readably."""
+
     image: Image
-    tiles: list[tuple[Any, list[Instance]]]  # (TileSpec, instances)
+    shared: list[tuple]  # shapes in the image's pixel grid: each tile that sees one detects its part
+    detections: list[list[Detection]]  # each tile's own detections, in the order of ``tiles(image)``
+    shared_scores: list[tuple[int, float, dict[str, float]]]  # class id, score, class scores of ``shared``
+
+
+def tiles(image: Image) -> list:
+    return list(iter_tiles("img", image.width, image.height, image.transform, image.tile_size, image.overlap))
+
+
+def tile_instances(case: Case, spec) -> list[Instance]:
+    """The instances a predictor would give for one tile of ``case``."""
+    size, index = spec.size, tiles(case.image).index(spec)
+    rows, cols = np.arange(size)[:, None], np.arange(size)[None, :]
+    instances = []
+    for shape, (class_id, score, scores) in zip(case.shared, case.shared_scores):
+        mask = render(shape, rows + spec.row_off, cols + spec.col_off)
+        if mask.any():
+            instances.append(Instance(mask, class_id, score, scores))
+    for det in case.detections[index]:
+        mask = np.logical_or.reduce([render(s, rows, cols) for s in det.parts])
+        instances.append(Instance(mask, det.class_id, det.score, det.class_scores))
+    return instances
 
 
 # ---------------------------------------------------------------- shapes, in the pixel grid of a frame
@@ -165,12 +198,12 @@ def class_scores(draw) -> tuple[int, float, dict[str, float]]:
 
 @st.composite
 def images(draw) -> Image:
-    crs = CRS.from_user_input(draw(st.sampled_from(IMAGE_CRSS)))
+    crs = draw(st.sampled_from(IMAGE_CRSS))
     metres = draw(st.floats(0.05, 0.30))
     lon, lat = draw(st.floats(37.0, 40.5)), draw(st.floats(-7.0, -1.0))  # Tanzania: UTM zone 37 south
-    if crs.is_geographic:
+    if crs == "EPSG:4326":
         size = metres / METRES_PER_DEGREE
-    elif crs.to_epsg() == 3857:
+    elif crs == "EPSG:3857":
         size = metres / np.cos(np.radians(lat))  # Web Mercator's scale at that latitude
     else:
         size = metres
@@ -189,28 +222,21 @@ def images(draw) -> Image:
 @st.composite
 def cases(draw) -> Case:
     image = draw(images())
-    specs = list(iter_tiles("img", image.width, image.height, image.transform, image.tile_size, image.overlap))
-    full_h, full_w = max(s.row_off for s in specs) + image.tile_size, max(s.col_off for s in specs) + image.tile_size
-    # buildings of the image, seen (cut or whole) by every tile they cross, padding included
-    shared = draw(st.lists(shapes(full_h, full_w), max_size=5))
+    specs = tiles(image)
     size = image.tile_size
-    local = np.arange(size)
-    tiles = []
+    full_h, full_w = max(s.row_off for s in specs) + size, max(s.col_off for s in specs) + size
+    shared = draw(st.lists(shapes(full_h, full_w), max_size=5))  # padding included
+    shared_scores = [class_scores(draw) for _ in shared]
+    detections = []
     for spec in specs:
         valid_h, valid_w = min(size, image.height - spec.row_off), min(size, image.width - spec.col_off)
-        rows, cols = local[:, None], local[None, :]
-        masks = [render(s, rows + spec.row_off, cols + spec.col_off) for s in shared]
-        masks = [m for m in masks if m.any()]
-        for _ in range(draw(st.integers(0, 3))):  # the tile's own detections: one or two shapes each
+        own = []
+        for _ in range(draw(st.integers(0, 3))):
             parts = draw(st.lists(st.one_of(shapes(size, size), edge_shapes(size, valid_h, valid_w)),
                                   min_size=1, max_size=2))
-            masks.append(np.logical_or.reduce([render(s, rows, cols) for s in parts]))
-        instances = []
-        for mask in masks:
-            class_id, score, scores = class_scores(draw)
-            instances.append(Instance(mask.astype(bool), class_id, score, scores))
-        tiles.append((spec, instances))
-    return Case(image, tiles)
+            own.append(Detection(parts, *class_scores(draw)))
+        detections.append(own)
+    return Case(image, shared, detections, shared_scores)
 
 
 # ---------------------------------------------------------------- the property
@@ -221,8 +247,10 @@ def check_chain(case: Case) -> None:
     image_area = image.area
     metric = metric_crs(image.crs, image_area.bounds)  # as tile_images indexes it
     documents = []
-    for spec, instances in case.tiles:
-        grid = TileGrid(spec.tile_id, spec.image_id, spec.transform, image.crs, spec.size, spec.size, metric)
+    for spec in tiles(image):
+        instances = tile_instances(case, spec)
+        grid = TileGrid(spec.tile_id, spec.image_id, spec.transform, CRS.from_user_input(image.crs), spec.size,
+                        spec.size, metric)
         # the in-image part as the tile index stores it (WGS84) and tile_documents reads it back
         inside = footprint(spec.transform, spec.size, spec.size).intersection(image_area)
         area = reproject(reproject([inside], image.crs, WGS84), WGS84, image.crs)[0]
@@ -231,7 +259,7 @@ def check_chain(case: Case) -> None:
     buildings = image_buildings(documents, params["merge"])
     table = challenge_table(buildings, image.transform)
 
-    assert buildings.crs == image.crs
+    assert buildings.crs == CRS.from_user_input(image.crs)
     assert len(table) == len(buildings)
     geoms = buildings.geometry.values
     assert shapely.is_valid(geoms).all(), [shapely.is_valid_reason(g) for g in geoms if not g.is_valid]

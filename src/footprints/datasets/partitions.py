@@ -266,7 +266,13 @@ class ManifestPartitionsDataset(ParallelPartitionedDataset):
         self.manifest_path.unlink(missing_ok=True)
         if self._overwrite:
             self._remove_all_but({self._member(pid) for pid in unchanged})
-        made = self._write({pid: value for pid, value in data.items() if pid not in unchanged})
+        making = {pid: value for pid, value in data.items() if pid not in unchanged}
+        try:
+            made = self._write(making)
+        except Exception:  # e.g. a damaged raster block: no half-made set is left for anyone to look at
+            for pid in making:
+                (self.folder / self._member(pid)).unlink(missing_ok=True)
+            raise
         new = {self._member(pid): made.get(pid, {}) for pid in data if pid not in unchanged}
         written = {self._member(pid) for pid in data}
         if self._incremental:

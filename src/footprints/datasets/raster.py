@@ -106,8 +106,7 @@ class RasterSource:
             if inside is not None:
                 top, left = int(inside.row_off - window.row_off), int(inside.col_off - window.col_off)
                 rows, cols = slice(top, top + int(inside.height)), slice(left, left + int(inside.width))
-                array[:, rows, cols] = src.read(window=inside)
-                mask[rows, cols] = 255 if _all_valid(src) else src.dataset_mask(window=inside)
+                array[:, rows, cols], mask[rows, cols] = _decoded(src, inside, self.path)
             transform = src.window_transform(window)
         profile = {**self.profile, "transform": transform, "height": array.shape[1], "width": array.shape[2]}
         return Raster(array, profile, mask)
@@ -134,6 +133,19 @@ class RasterSource:
             inside = window.intersection(Window(0, 0, src.width, src.height))
             mask = src.dataset_mask(window=inside)
         return float(np.count_nonzero(mask)) / mask.size
+
+
+def _decoded(src, window: Window, path: Path) -> tuple[np.ndarray, np.ndarray | int]:
+    """Pixels and validity mask of a window inside the raster; a block that cannot be decoded (a damaged
+    compressed block, which opening the file does not notice) is one ``InputError`` naming file and place."""
+    try:
+        return src.read(window=window), 255 if _all_valid(src) else src.dataset_mask(window=window)
+    except RasterioIOError as err:
+        rows, cols = int(window.row_off), int(window.col_off)
+        raise InputError(f"{path}: pixels in rows {rows}-{rows + int(window.height)}, columns {cols}-"
+                         f"{cols + int(window.width)} cannot be decoded, the file is damaged "
+                         f"({_first_line(err.__cause__ or err)}); copy or export it again, or move it out of "
+                         "the images folder") from None
 
 
 def _all_valid(src) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +96,12 @@ class VectorFileDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | Geo
             return GeoPackageTable(self._filepath, self._layer)
         try:
             self._check_one_layer()
-            try:
-                frame = gpd.read_file(self._filepath, layer=self._layer, engine="pyogrio", **self._load_args)
-            except shapely.errors.GEOSException:  # a feature's geometry cannot even be built
-                frame = self._read_marking_malformed()
+            with warnings.catch_warnings():  # GDAL's note on an unclosed ring: reported by feature instead
+                warnings.filterwarnings("ignore", message="Non closed ring detected", category=RuntimeWarning)
+                try:
+                    frame = gpd.read_file(self._filepath, layer=self._layer, engine="pyogrio", **self._load_args)
+                except shapely.errors.GEOSException:  # a feature's geometry cannot even be built
+                    frame = self._read_marking_malformed()
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as err:
             detail = str(err).splitlines()[0].split("; It might help")[0]  # GDAL's driver hint does not apply
             raise InputError(f"{self._filepath}: cannot read as a vector file ({detail}); check it is a "
