@@ -25,7 +25,7 @@ TILE = 256
 # v1 from scratch, no augmentation (memorising 2 tiles, not 16 views of them), AdamW: fits in about 50 steps.
 TRAINING = {"arch": "maskrcnn_resnet50_fpn", "pretrained": "none", "optimizer": "adamw", "lr": 3e-4,
             "weight_decay": 1e-4, "augment": False, "epochs": 50, "batch_size": 2, "num_workers": 0,
-            "device": "cpu", "torch_threads": 2}
+            "device": "cpu", "torch_threads": 2, "checkpoint_dir": None}
 
 
 @pytest.mark.slow
@@ -34,7 +34,7 @@ def test_model_fits_real_tiles_and_finds_their_buildings_through_inference_merge
     fitted = busiest_apart(data["labelled"], 3)
     train, val = fitted[:2], fitted[2]  # the training node wants a validation tile for its loss curve
     split = split_of(data["labelled"], {train[0]: "train", train[1]: "train", val: "val"})
-    weights, history, _, provenance = train_model(data["tiles"], data["instance_masks"], split, None,
+    weights, history, _, provenance = train_model(data["tiles"], data["instance_masks"], split, None, None,
                                                   {**project_params("training"), **TRAINING})
     assert provenance["weights_origin"] == "scratch" and provenance["train_tiles"] == 2
 

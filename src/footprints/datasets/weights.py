@@ -22,7 +22,8 @@ class ModelWeightsDataset(AbstractDataset[ModelWeights, ModelWeights | None]):
     ``model_uri`` makes ``load`` read another source than ``filepath``: a local file, or an MLflow URI
     (``runs:/<run_id>/model``, ``models:/<name>/<version>``). Set it per run with ``--params model_uri=...``
     through the ``runtime_params`` resolver, as below. Saving always writes ``filepath``, atomically. With
-    ``optional: true`` and no source at all, ``load`` gives ``None`` (e.g. "no weights to fine-tune from").
+    ``optional: true`` and no source (no ``model_uri``, no file at ``filepath``), ``load`` gives ``None`` (e.g.
+    "no weights to fine-tune from").
 
     Example catalog entries::
 
@@ -49,8 +50,8 @@ class ModelWeightsDataset(AbstractDataset[ModelWeights, ModelWeights | None]):
 
     def load(self) -> ModelWeights | None:
         source = self._model_uri or (str(self._filepath) if self._filepath else None)
-        if source is None and self._optional:
-            return None
+        if self._optional and not self._model_uri and (self._filepath is None or not self._filepath.is_file()):
+            return None  # e.g. no weights to fine-tune from, or no starter model in this checkout
         try:
             if source and source.startswith(MLFLOW_SCHEMES):
                 with tempfile.TemporaryDirectory() as tmp:

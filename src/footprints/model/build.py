@@ -130,6 +130,15 @@ def _skeleton(arch: str, num_classes: int, tile_size: int, in_channels: int, fro
     return model
 
 
+def coco_cached(arch: str) -> bool:
+    """Whether torchvision's COCO weights for ``arch`` are in the torch cache (nothing is downloaded)."""
+    return arch in _COCO_WEIGHTS and (_coco_cache_path(arch)).is_file()
+
+
+def _coco_cache_path(arch: str) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(_COCO_WEIGHTS[arch].url).name
+
+
 def _coco_state_dict(arch: str, required: bool) -> dict[str, torch.Tensor] | None:
     """torchvision's COCO weights (cache or download); if not required, ``None`` and a warning."""
     if arch not in _COCO_WEIGHTS:
@@ -140,7 +149,7 @@ def _coco_state_dict(arch: str, required: bool) -> dict[str, torch.Tensor] | Non
     try:
         return weights.get_state_dict(progress=False, check_hash=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        cached = _coco_cache_path(arch)
         detail = str(error).splitlines()[0] if str(error) else ""
         reason = (
             f"COCO weights for {arch} are not in {cached} and could not be downloaded "

@@ -25,7 +25,11 @@ class BuildingDetector(mlflow.pyfunc.PythonModel):
                                  in_channels=len(self.config["bands"]),
                                  input_scale=self.config.get("input_scale", 1.0), state_dict=weights.state_dict)
 
-    def predict(self, context: Any, model_input: list[Any], params: dict | None = None) -> list[list[dict]]:
+    def predict(self, context, model_input, params=None):
+        """Tiles (a list of bands x H x W arrays) -> each tile's instances; ``params``: ``score_threshold``.
+
+        No type hints on purpose: MLflow would infer a signature from them and drop the params schema that
+        ``DetectorModelDataset`` declares, and with it every ``params`` a caller passes."""
         from footprints.model.engine import resolve_device
         from footprints.model.predict import predict_tiles
 

@@ -27,19 +27,23 @@ MODEL_CONFIG_KEYS = ("arch", "bands", "mean", "std", "input_scale")  # plus the 
 
 
 def train_model(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Callable[[], InstanceMasks]],
-                tile_split: pd.DataFrame, initial_weights: ModelWeights | None, params: dict[str, Any]
+                tile_split: pd.DataFrame, initial_weights: ModelWeights | None, starter_model: ModelWeights | None,
+                params: dict[str, Any]
                 ) -> tuple[ModelWeights, pd.DataFrame, dict[str, list[dict[str, float]]], dict[str, Any]]:
     """Train Mask R-CNN; return the weights (with their config), the per-epoch history, MLflow metrics and
     the training provenance (where the weights started, what they learnt from: see ``provenance``).
 
     ``initial_weights`` (fine-tuning, resuming) comes from ``--params init_model_uri=<file or MLflow URI>``;
-    without it the start is COCO or scratch, per ``params.pretrained``. Under ``torchrun`` every process
-    trains its share of each batch (docs/training_distributed.md) and returns the same history.
+    without it ``pretrained: auto`` starts from COCO (when cached), else the shipped ``starter_model`` of the
+    same architecture, else scratch (``footprints.model.start``). Under ``torchrun`` every process trains its
+    share of each batch (docs/training_distributed.md) and returns the same history.
     """
     from footprints.model import distributed, resolve_device
+    from footprints.model.start import start_weights
 
+    start = start_weights(initial_weights, starter_model, params)
     with distributed.process_group(resolve_device(params["device"])) as device:
-        return _train(tiles, instance_masks, tile_split, initial_weights, params, device)
+        return _train(tiles, instance_masks, tile_split, start, params, device)
 
 
 def _train(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Callable[[], InstanceMasks]],

@@ -10,7 +10,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=train_model,
-                inputs=["tiles", "instance_masks", "tile_split", "initial_weights", "params:training"],
+                inputs=["tiles", "instance_masks", "tile_split", "initial_weights", "starter_model",
+                        "params:training"],
                 outputs=["model_weights", "training_history", "training_metrics", "training_provenance"],
                 name="train_mask_rcnn",
             ),
