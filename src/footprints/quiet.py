@@ -20,8 +20,10 @@ KNOWN_WARNINGS = [
 # MLflow checks every PythonModel subclass (kedro-mlflow's pipeline model, our detector) for data-validation
 # type hints inside ``simplefilter("once")``, which overrides any warnings filter: these are dropped from
 # the ``py.warnings`` logger that Kedro routes warnings to. Tiles are numpy arrays, which MLflow's schema
-# inference does not support, so no hint would satisfy it.
-MLFLOW_TYPE_HINT_NOTES = ("Add type hints to the `predict` method", "Any type hint is inferred as AnyType")
+# inference does not support, so no hint and no input example would satisfy it (the detector's signature
+# declares its params only: ``datasets/detector_model.py``).
+MLFLOW_TYPE_HINT_NOTES = ("Add type hints to the `predict` method", "Any type hint is inferred as AnyType",
+                          "An input example was not provided when logging the model")
 # The detector is logged as a Python object on purpose: its weights stay a safetensors artifact and the
 # wrapper only rebuilds the network (see ``model/mlflow_model.py``).
 MLFLOW_PICKLE_NOTE = "Passing a Python object as `python_model`"

@@ -36,6 +36,8 @@ from footprints.postprocess.tile_polygons import tile_prediction
 from tests.conftest import project_params
 
 IMAGE_CRSS = ("EPSG:32737", "EPSG:4326", "EPSG:3857")
+OUTSIDE = 1e-6  # how far a building may reach outside the image, as a fraction of the image's size
+AREA_NOISE = 1e-9  # m2 per metre of outline a part may lack of min_area_m2: float noise of the CRS round trips
 METRES_PER_DEGREE = 111_320.0
 
 
@@ -266,18 +268,17 @@ def check_chain(case: Case) -> None:
     assert not shapely.is_empty(geoms).any()
 
     left, bottom, right, top = image_area.bounds
-    tol = 1e-6 * max(right - left, top - bottom)
+    tol = OUTSIDE * max(right - left, top - bottom)
     for g in geoms:
         x0, y0, x1, y1 = g.bounds
         assert x0 >= left - tol and y0 >= bottom - tol and x1 <= right + tol and y1 <= top + tol, (
             f"building {g.bounds} leaves the image {image_area.bounds} by more than {tol:g}")
 
-    # Areas in metres. Allowed below min_area_m2: float noise of the CRS round trips (1e-9 m2 per m of
-    # outline). Nothing more: a part that small should have been dropped in its tile.
+    # areas in metres; a part smaller than min_area_m2 should have been dropped in its tile
     min_area = params["polygons"]["min_area_m2"]
     for g in reproject(geoms, image.crs, metric):
         for part in polygonal_parts(g):
-            assert part.area >= min_area - 1e-9 * max(part.length, 1.0), (
+            assert part.area >= min_area - AREA_NOISE * max(part.length, 1.0), (
                 f"a part of {part.area:.6g} m2 < min_area_m2 {min_area}: {part.wkt[:200]}")
 
     for column in ("coords_geo", "coords_pixel"):

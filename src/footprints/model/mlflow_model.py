@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 import mlflow.pyfunc
 
 from footprints.model.weights import read_weights
@@ -25,11 +27,14 @@ class BuildingDetector(mlflow.pyfunc.PythonModel):
                                  in_channels=len(self.config["bands"]),
                                  input_scale=self.config.get("input_scale", 1.0), state_dict=weights.state_dict)
 
-    def predict(self, context, model_input, params=None):
-        """Tiles (a list of bands x H x W arrays) -> each tile's instances; ``params``: ``score_threshold``.
+    def predict(self, context: Any, model_input: np.ndarray, params: dict[str, Any] | None = None
+                ) -> list[list[dict]]:
+        """Tiles (N x bands x H x W, or a list of bands x H x W arrays) -> each tile's instances; ``params``:
+        ``score_threshold``.
 
-        No type hints on purpose: MLflow would infer a signature from them and drop the params schema that
-        ``DetectorModelDataset`` declares, and with it every ``params`` a caller passes."""
+        ``np.ndarray`` is a hint MLflow infers no signature from: a list hint would give an inferred signature
+        without the params schema that ``DetectorModelDataset`` declares, and MLflow would drop every
+        ``params`` a caller passes."""
         from footprints.model.engine import resolve_device
         from footprints.model.predict import predict_tiles
 
