@@ -154,7 +154,7 @@ def shapes(draw, h: int, w: int) -> tuple:
         cy, cx = draw(row), draw(col)
         ry = draw(st.floats(0.5, max(h, w) / 2))
         rx = draw(st.floats(0.5, max(h, w) / 2))
-        return (kind, cy, cx, ry, rx) + ((draw(st.floats(0.1, 0.9)),) if kind == "ring" else ())
+        return (kind, cy, cx, ry, rx) + ((draw(st.floats(0.2, 0.9)),) if kind == "ring" else ())
     if kind == "line":
         return ("line", draw(row), draw(col), draw(st.integers(1, max(h, w))), draw(st.sampled_from("hvda")))
     if kind == "stair":
@@ -227,7 +227,7 @@ def cases(draw) -> Case:
     specs = tiles(image)
     size = image.tile_size
     full_h, full_w = max(s.row_off for s in specs) + size, max(s.col_off for s in specs) + size
-    shared = draw(st.lists(shapes(full_h, full_w), max_size=5))  # padding included
+    shared = draw(st.lists(shapes(full_h, full_w), max_size=6))  # padding included
     shared_scores = [class_scores(draw) for _ in shared]
     detections = []
     for spec in specs:
