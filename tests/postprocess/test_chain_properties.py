@@ -1,4 +1,4 @@
-"""Property: the polygon chain (tile masks -> tile documents -> merged buildings -> challenge CSV) never breaks.
+"""Property: the polygon chain (masks -> tile documents -> merged buildings -> challenge CSV) never breaks.
 
 Hypothesis draws an image (UTM 37S, EPSG:4326 or Web Mercator, 5-30 cm pixels, a few hundred pixels a side)
 and a tiling with padded edge tiles, then hostile instance masks per tile: blobs, masks with holes, one-pixel
@@ -16,7 +16,6 @@ polygon parses as a valid, non-empty POLYGON.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pytest
@@ -37,7 +36,7 @@ from tests.conftest import project_params
 
 IMAGE_CRSS = ("EPSG:32737", "EPSG:4326", "EPSG:3857")
 OUTSIDE = 1e-6  # how far a building may reach outside the image, as a fraction of the image's size
-AREA_NOISE = 1e-9  # m2 per metre of outline a part may lack of min_area_m2: float noise of the CRS round trips
+AREA_NOISE = 1e-9  # m2 per metre of outline a part may lack of min_area_m2: float noise of CRS round trips
 METRES_PER_DEGREE = 111_320.0
 
 
@@ -186,7 +185,8 @@ def edge_shapes(draw, size: int, valid_h: int, valid_w: int) -> tuple:
     # across the image's bottom/right edge (the tile's own far edge when the tile is not padded)
     r0 = draw(st.integers(max(0, valid_h - size // 2), valid_h - 1))
     c0 = draw(st.integers(max(0, valid_w - size // 2), valid_w - 1))
-    return ("rect", r0, c0, draw(st.integers(valid_h + 1, size + 4)), draw(st.integers(valid_w + 1, size + 4)))
+    r1, c1 = draw(st.integers(valid_h + 1, size + 4)), draw(st.integers(valid_w + 1, size + 4))
+    return ("rect", r0, c0, r1, c1)
 
 
 def class_scores(draw) -> tuple[int, float, dict[str, float]]:
@@ -251,8 +251,8 @@ def check_chain(case: Case) -> None:
     documents = []
     for spec in tiles(image):
         instances = tile_instances(case, spec)
-        grid = TileGrid(spec.tile_id, spec.image_id, spec.transform, CRS.from_user_input(image.crs), spec.size,
-                        spec.size, metric)
+        grid = TileGrid(spec.tile_id, spec.image_id, spec.transform, CRS.from_user_input(image.crs),
+                        spec.size, spec.size, metric)
         # the in-image part as the tile index stores it (WGS84) and tile_documents reads it back
         inside = footprint(spec.transform, spec.size, spec.size).intersection(image_area)
         area = reproject(reproject([inside], image.crs, WGS84), WGS84, image.crs)[0]

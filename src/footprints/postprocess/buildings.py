@@ -15,10 +15,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from affine import Affine
 from pyproj import CRS
 from shapely.geometry import MultiPolygon, Polygon
-
-from affine import Affine
 
 from footprints.geo import ground_pixel_size, reproject
 from footprints.postprocess.merge import SCORE_COLUMNS, detections_frame, merge_detections
@@ -41,22 +40,26 @@ def image_buildings(documents: Sequence[dict[str, Any]], params: dict[str, Any])
         detections, tiles = detections.to_crs(metric), _tiles_in(tiles, image_crs, metric, documents[0])
     buildings = merge_detections(detections, tiles, params) if len(detections) else None
     if buildings is not None and params.get("regularise"):
-        buildings = _squared(buildings, documents, image_crs, tiles["pixel_size"])
-    return building_schema(buildings, crs=metric).to_crs(image_crs)
+        squared, unchanged = squared_outlines(buildings.geometry.values, buildings.crs, tiles["pixel_size"])
+        log.info("squared %d building outlines (%d kept as merged: the squared one strayed too far)",
+                 len(buildings) - unchanged, unchanged)
+        buildings = buildings.set_geometry(gpd.GeoSeries(squared, index=buildings.index, crs=buildings.crs))
+    return inside_image(building_schema(buildings, crs=metric).to_crs(image_crs), documents)
 
 
-def _squared(buildings: gpd.GeoDataFrame, documents: Sequence[dict[str, Any]], image_crs: CRS, pixel: float
-             ) -> gpd.GeoDataFrame:
-    """Buildings with squared outlines, cut to the image again (a squared wall may stand a little outside)."""
-    squared, unchanged = squared_outlines(buildings.geometry.values, buildings.crs, pixel)
-    parts = [shapely.box(*doc["in_image"]) for doc in documents if doc.get("in_image")]
-    if parts:
-        image = reproject([shapely.union_all(parts)], image_crs, buildings.crs)[0]
-        cut = overlay(shapely.intersection, squared, image)
-        squared = valid_polygons(np.where(np.equal(cut, None), buildings.geometry.values, cut))
-    log.info("squared %d building outlines (%d kept as merged: the squared one strayed too far)",
-             len(buildings) - unchanged, unchanged)
-    return buildings.set_geometry(gpd.GeoSeries(squared, index=buildings.index, crs=buildings.crs))
+def inside_image(buildings: gpd.GeoDataFrame, documents: Sequence[dict[str, Any]]) -> gpd.GeoDataFrame:
+    """Buildings cut to the image (the union of the tiles' in-image boxes, in the image CRS): coordinates
+    kept to 1/100 pixel in the tile documents, reprojections and squared walls may put a vertex a hair or a
+    little more outside it, and every output polygon lies inside its image."""
+    boxes = [shapely.box(*doc["in_image"]) for doc in documents if doc.get("in_image")]
+    if buildings.empty or not boxes:
+        return buildings
+    geoms = buildings.geometry.values
+    cut = overlay(shapely.intersection, np.asarray(geoms, dtype=object), shapely.union_all(boxes))
+    kept = valid_polygons(np.where(np.equal(cut, None), np.asarray(geoms, dtype=object), cut))
+    present = ~shapely.is_empty(kept)
+    multi = [g if isinstance(g, MultiPolygon) else MultiPolygon([g]) for g in kept[present]]
+    return buildings[present].set_geometry(gpd.GeoSeries(multi, index=buildings.index[present], crs=buildings.crs))
 
 
 def _tiles_in(tiles: dict[str, Any], src: CRS, dst: CRS, document: dict[str, Any]) -> dict[str, Any]:

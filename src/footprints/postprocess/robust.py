@@ -60,10 +60,12 @@ def elementwise(function: Operation, arrays: list[np.ndarray], grid: float = GRI
 
 
 def valid_polygons(geoms: np.ndarray) -> np.ndarray:
-    """``geoms`` with each invalid one made valid and reduced to its polygons (a mitre buffer of a staircase
-    outline can cross itself; ``make_valid`` may return lines and points beside the polygons)."""
+    """``geoms`` each a valid Polygon or MultiPolygon: an invalid one made valid, and any result reduced to its
+    polygons (a mitre buffer of a staircase outline can cross itself; ``make_valid`` and clipping may return
+    lines and points beside the polygons)."""
     geoms = np.array(geoms, dtype=object)
-    bad = ~shapely.is_valid(geoms)
+    polygonal = np.isin(shapely.get_type_id(geoms), [3, 6])  # Polygon, MultiPolygon
+    bad = ~(shapely.is_valid(geoms) & polygonal)
     if bad.any():
         fixed = [polygonal_parts(g) for g in shapely.make_valid(geoms[bad]).ravel()]
         geoms[bad] = [parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts) for parts in fixed]
