@@ -871,18 +871,21 @@ CASES: list[BadInput] = [
     BadInput(
         "missing_weights_file",
         "a weights file that does not exist (`--params model_uri=...` or the default before any training)",
-        "`weights file <file> not found: train first (kedro run --pipelines training) or pass --params "
-        "model_uri=runs:/<run_id>/model`",
+        "`weights file <file> not found; train first (kedro run --pipelines training), or name another model: "
+        "a .safetensors file or an MLflow URI such as runs:/<run_id>/model (MODEL of footprints predict, "
+        "--params model_uri=... of kedro run)`",
         lambda ctx: ctx.tmp / "model.safetensors",
         load_weights_file,
         Raises(InputError, r"weights file .*model\.safetensors not found.*train first", "model.safetensors")),
     BadInput(
         "weights_file_not_safetensors",
         "a weights file that is not safetensors (e.g. a pickled `.pth` renamed)",
-        "`<file> is not a readable safetensors file: ...`",
+        "`<file> is not a readable safetensors file: ...; give a .safetensors file written by the training "
+        "pipeline (...) or an MLflow URI`",
         lambda ctx: written(ctx.tmp / "model.safetensors", b"\x80\x04PK not tensors"),
         load_weights_file,
-        Raises(InputError, r"model\.safetensors is not a readable safetensors file", "model.safetensors")),
+        Raises(InputError, r"model\.safetensors is not a readable safetensors file.*; give a \.safetensors file "
+               r"written by the training pipeline", "model.safetensors")),
     BadInput(
         "weights_for_other_classes",
         "weights trained for another number of classes",

@@ -59,8 +59,11 @@ class ModelWeightsDataset(AbstractDataset[ModelWeights, ModelWeights | None]):
             return _checked(read_weights(source or "", source))
         except WeightsError as err:
             missing = source is None or not (source.startswith(MLFLOW_SCHEMES) or Path(source).is_file())
-            advice = ("; train first (kedro run --pipelines training) or pass --params model_uri=runs:/<run_id>/model"
-                      if missing else "")
+            advice = ("; train first (kedro run --pipelines training), or name another model: a .safetensors "
+                      "file or an MLflow URI such as runs:/<run_id>/model (MODEL of footprints predict, "
+                      "--params model_uri=... of kedro run)" if missing else
+                      "; give a .safetensors file written by the training pipeline (e.g. "
+                      "data/06_models/model.safetensors or the starter model in models/) or an MLflow URI")
             raise InputError(f"{err}{advice}") from None
 
     def save(self, data: ModelWeights) -> None:

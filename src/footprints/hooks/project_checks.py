@@ -42,7 +42,8 @@ class RunLock:
         try:
             self._lock.acquire()
         except filelock.Timeout:
-            holder = self.pid_path.read_text().strip() if self.pid_path.is_file() else "unknown"
+            # the other run may hold the lock and not have written its pid yet
+            holder = (self.pid_path.read_text().strip() if self.pid_path.is_file() else "") or "not yet known"
             message = (f"{self.path.parent}: another kedro run (pid {holder}) is running in this project "
                        "folder; wait for it to end (or stop it) before starting another")
             raise InputError(message) from None
