@@ -96,11 +96,16 @@ def _explode_polygons(labels: gpd.GeoDataFrame, report: list) -> gpd.GeoDataFram
     parts = labels.explode(index_parts=False).explode(index_parts=False)
     polygonal = parts.geom_type == "Polygon"
     dropped = parts[~polygonal].groupby("source_fid").geometry.agg(lambda g: sorted(set(g.geom_type)))
-    with_polygon = set(parts.source_fid[polygonal])  # features that keep a polygon lose only slivers
+    with_polygon = set(parts.source_fid[polygonal])
+    repaired = {row["source_fid"] for row in report if row["action"] == "repaired with make_valid"}
     for fid, kinds in dropped.items():
         if fid not in with_polygon:
             report.append({"source_fid": fid, "problem": f"not a polygon ({', '.join(kinds)})",
                            "action": "dropped"})
+        elif fid not in repaired:  # e.g. a Point beside the polygons of a GeometryCollection (a repair's
+            # slivers are already reported with the repair)
+            report.append({"source_fid": fid, "problem": f"{', '.join(kinds)} among its polygons",
+                           "action": "dropped; polygons kept"})
     kept = parts[polygonal & (shapely.area(parts.geometry.values) > 0)]  # any CRS: only the sign counts
     split = kept.source_fid.value_counts()
     split = split[split > 1]

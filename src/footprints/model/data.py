@@ -34,7 +34,9 @@ class TileSample:
 class TileDataset(Dataset):
     """Yield ``(image, target)`` as torchvision's Mask R-CNN wants them: target has boxes, labels, masks.
 
-    Tiles without buildings are kept (zero boxes): they teach the model what is not a building.
+    Tiles without buildings are kept (zero boxes): they teach the model what is not a building. Masks are
+    cut to the tile's valid pixels: a label lying wholly on nodata drops out (it would teach the model to
+    find buildings in blank padding).
     """
 
     def __init__(
@@ -54,8 +56,11 @@ class TileDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
         sample = self.samples[index]
-        image = self.normalizer(sample.load_image(), sample.nodata)
+        raw = sample.load_image()
+        image = self.normalizer(raw, sample.nodata)
         masks, labels = _target_tensors(sample, image.shape[-2:])
+        if sample.nodata is not None:  # a label on nodata pixels (NaN, a mosaic's empty corner) shows nothing
+            masks = masks * torch.from_numpy(self.normalizer.valid(raw, sample.nodata)).to(masks.dtype)
         if self.augment:
             image, masks = random_dihedral(image, masks)
             image = random_colour(image)
