@@ -41,16 +41,21 @@ def test_dihedral_moves_a_rectangle_where_it_should(quarter_turns, flip, expecte
 
 def test_augmented_items_keep_each_building_under_its_mask_and_box():
     dataset = TileDataset([sample()], bands=[1, 2, 3], mean=RGB_MEAN, std=RGB_STD, augment=True)
-    greys = {class_id: (grey - RGB_MEAN[0]) / RGB_STD[0] for _, _, class_id, grey in RECTANGLES}
+    greys = {class_id: grey for _, _, class_id, grey in RECTANGLES}
     torch.manual_seed(0)
-    seen = set()
+    seen, colours = set(), set()
     for _ in range(12):
         image, target = dataset[0]
         seen.add(tuple(target["boxes"][0].tolist()))
+        under = {int(label): image[0][mask.bool()] for mask, label in zip(target["masks"], target["labels"])}
         for mask, box, label in zip(target["masks"], target["boxes"], target["labels"], strict=True):
-            assert torch.allclose(image[0][mask.bool()], torch.tensor(greys[int(label)]))
+            # each flat grey building is still flat under its own mask (colours change, places do not)...
+            assert torch.allclose(under[int(label)], under[int(label)][0])
             assert torch.equal(box, boxes_from_masks(mask[None])[0])
-    assert len(seen) > 2  # the transform really varies
+        # ... and the buildings keep their order of brightness
+        assert sorted(under, key=lambda c: float(under[c][0])) == sorted(greys, key=greys.get)
+        colours.add(round(float(under[1][0]), 4))
+    assert len(seen) > 2 and len(colours) > 2  # the flips/turns and the colours really vary
 
 
 def test_tile_without_buildings_gives_empty_targets():
