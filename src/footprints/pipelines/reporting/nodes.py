@@ -7,6 +7,7 @@ coordinates after the cross-tile merge: the challenge metric sees what a user ge
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -23,13 +24,16 @@ from footprints.datasets.spatial_table import SpatialTable
 from footprints.evaluation.border import CROSSES_BORDER, WITHIN_TILE, border_breakdown
 from footprints.evaluation.coco import mask_map
 from footprints.evaluation.gallery import GalleryItem, gallery_tiles
-from footprints.evaluation.matching import (combine_scores, combine_threshold_scores, from_counts,
+from footprints.evaluation.matching import (ALL_BUILDINGS, combine_scores, combine_threshold_scores, from_counts,
                                             per_class_scores, threshold_scores)
 from footprints.evaluation.report import flat_metrics, markdown_report
 from footprints.geo import TileGrid, map_to_pixel, rasterize_instances, reproject
 from footprints.postprocess.buildings import building_schema
 from footprints.evaluation.provenance import provenance_section
 from footprints.model.weights import ModelWeights
+
+log = logging.getLogger(__name__)
+
 
 class Figure(Protocol):
     """What the plot nodes return: a matplotlib ``Figure`` (``footprints.evaluation.plots`` draws them), named
@@ -216,4 +220,13 @@ def write_report(mlflow_run: dict[str, Any], building_scores: pd.DataFrame, bord
                                  sum(len(f["truth"]) for f in frames.values()))
     title, rest = report.split("\n\n", 1)
     report = f"{title}\n\n{section}\n\n{rest}"
+    everything = building_scores.loc[ALL_BUILDINGS]
+    log.info("held-out buildings of %s: F1 %s at IoU %.2f (precision %s, recall %s), mask AP %s; report in "
+             "data/08_reporting", ", ".join(sorted(frames)) or "no image", _score(everything["f1"]),
+             params["iou_threshold"], _score(everything["precision"]), _score(everything["recall"]),
+             _score(mask_ap.get("map")))
     return report, {k: [{"step": 0, "value": v}] for k, v in metrics.items() if v is not None}
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.3f}"
