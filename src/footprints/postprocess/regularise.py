@@ -24,8 +24,8 @@ import shapely
 from footprints.postprocess.robust import iou, valid_polygons
 
 MIN_IOU = 0.8  # a squared outline must keep this much of the merged one, or the merged one stays
-SIMPLIFY_PX = 2.5  # the library's advice: 2-3 pixels
-PARALLEL_PX = 4.0  # edges closer than this (pixels) and nearly parallel become one wall
+SIMPLIFY_PX = 6.0  # about 0.45 m at 7.5 cm: the uncertainty of a mask at a wall, not a pixel
+PARALLEL_PX = 10.0  # edges closer than this (pixels) and nearly parallel become one wall
 
 
 def squared_outlines(outlines: np.ndarray, crs: object, pixel: float) -> tuple[np.ndarray, int]:
