@@ -165,6 +165,29 @@ def test_killed_inference_leaves_only_whole_documents_and_resumes(project_copy):
           f"re-run with nothing to do {nothing:.1f} s")
 
 
+def test_killed_training_resumes_from_its_checkpoint_into_the_same_mlflow_run(project_copy):
+    from mlflow.tracking import MlflowClient
+
+    kedro_ok(project_copy, "--pipelines", "preprocessing")
+    kedro_ok(project_copy, "--pipelines", "labels")
+    args = ("--pipelines", "training", "--params",
+            "training.epochs=3,training.num_workers=0,training.pretrained=none,training.batch_size=2")
+    checkpoints = project_copy / "data/06_models/checkpoints"
+    kill_when(kedro_process(project_copy, *args), checkpoints, "*.json", 1)
+    saved = json.loads(next(checkpoints.glob("*.json")).read_text())
+    assert saved["epoch"] >= 1 and saved["mlflow_run_id"]
+
+    output = kedro_ok(project_copy, *args)
+    assert f"resuming after epoch {saved['epoch']}" in output
+    assert not list(checkpoints.glob("*.pt"))  # a finished run needs its checkpoint no more
+    client = MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("footprints").experiment_id])
+    assert [run.info.run_id for run in runs] == [saved["mlflow_run_id"]]  # one run, the one that was killed
+    assert runs[0].info.status == "FINISHED"
+    losses = client.get_metric_history(saved["mlflow_run_id"], "training.loss")
+    assert sorted(m.step for m in losses) == [1, 2, 3]
+
+
 @pytest.mark.postgis
 def test_postgis_run_keeps_the_password_out_of_logs_and_mlflow(project_copy, postgis_url, postgis_engine):
     role, password = "footprints_runner", "Sekret-7f3a9-known"
