@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-from kedro.framework.cli.utils import find_run_command
-from kedro.framework.project import configure_project
 
 from footprints.predict_command import predict
 
@@ -29,6 +27,11 @@ class _KedroRun(click.Command):
                          help="Run pipelines, exactly as `kedro run` (same options).", add_help_option=False)
 
     def invoke(self, ctx: click.Context):
+        # imported here: kedro.framework.project sets up logging when imported, and says so at INFO, which
+        # `footprints predict --help` has no use for
+        from kedro.framework.cli.utils import find_run_command
+        from kedro.framework.project import configure_project
+
         package_name = Path(__file__).parent.name
         configure_project(package_name)
         return find_run_command(package_name).main(args=ctx.args, prog_name="footprints run")

@@ -13,9 +13,7 @@ from typing import Any
 import click
 from kedro.framework.cli.project import run as kedro_run
 
-from footprints.errors import ERROR_LOG, user_errors
-
-VERBOSE_HELP = f"Print the traceback of a user error too (it always goes to {ERROR_LOG})."
+from footprints.errors import VERBOSE_HELP, user_errors
 
 
 def with_user_errors(callback: Callable[..., Any]) -> Callable[..., Any]:

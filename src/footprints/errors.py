@@ -16,6 +16,7 @@ from pathlib import Path
 from kedro.io import DatasetError
 
 ERROR_LOG = Path("logs/last_error.log")
+VERBOSE_HELP = f"Print the traceback of a user error too (it always goes to {ERROR_LOG})."
 
 
 class InputError(DatasetError, ValueError):

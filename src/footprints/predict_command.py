@@ -11,8 +11,7 @@ from pathlib import Path
 
 import click
 
-from footprints.cli import VERBOSE_HELP
-from footprints.errors import user_errors
+from footprints.errors import VERBOSE_HELP, user_errors
 
 OUTPUTS = {"challenge_csv": "challenge CSV per image", "buildings": "GeoPackage (image CRS) + GeoJSON (WGS84)",
            "tile_predictions": "one JSON per tile"}
