@@ -130,3 +130,20 @@ def test_compact_model_is_small_normalises_by_groups_and_predicts_full_size_mask
 def test_coco_start_refused_for_the_compact_model_in_one_line():
     with pytest.raises(WeightsError, match=f"^torchvision has no COCO weights for {COMPACT}; set pretrained"):
         build_model(COMPACT, tile_size=TILE, pretrained="coco")
+
+
+@pytest.mark.parametrize(("precision", "ratio", "tolerance"), [("float16", 0.51, 1e-3), ("int8", 0.26, 0.01)])
+def test_smaller_weight_files_load_back_as_float32_close_to_the_trained_weights(tmp_path, precision, ratio,
+                                                                                  tolerance):
+    model = build_model(COMPACT, tile_size=TILE, pretrained="none")
+    full, small = tmp_path / "full.safetensors", tmp_path / f"{precision}.safetensors"
+    save_weights(model, full)
+    save_weights(model, small, precision=precision)
+    assert small.stat().st_size < ratio * full.stat().st_size
+    restored = load_weights(small)
+    assert restored.keys() == model.state_dict().keys()
+    for key, value in model.state_dict().items():
+        assert restored[key].dtype == value.dtype
+        if value.is_floating_point() and value.numel():
+            assert (restored[key] - value).abs().max() <= tolerance * max(value.abs().max(), 1e-6)
+    build_model(COMPACT, tile_size=TILE, pretrained="none", weights_path=small)  # loads strictly
