@@ -39,14 +39,25 @@ def killed_after(count: int):
     return build
 
 
-def test_a_set_killed_half_way_is_not_trusted_and_a_rerun_replaces_it(tmp_path):
+def test_a_save_that_fails_half_way_leaves_no_member_and_no_set(tmp_path):
     folder = tmp_path / "instance_masks"
     masks(folder, overwrite=True).save({f"old_{i}": mask(i) for i in range(5)})
     build = killed_after(2)
     with pytest.raises(DatasetError) as stopped:
         masks(folder, overwrite=True).save({f"new_{i}": (lambda i=i: build(i)) for i in range(5)})
     assert isinstance(stopped.value.__cause__ or stopped.value.__context__, Killed)
-    assert len(list(folder.glob("*.npz"))) == 2  # two new members written, no manifest
+    assert not list(folder.glob("*.npz"))  # the two it had written are removed with the manifest
+    with pytest.raises(InputError, match=r"no complete set of \.npz there yet"):
+        masks(folder).load()
+
+
+def test_a_set_killed_half_way_is_not_trusted_and_a_rerun_replaces_it(tmp_path):
+    folder = tmp_path / "instance_masks"
+    masks(folder, overwrite=True).save({f"old_{i}": mask(i) for i in range(5)})
+    (folder / "_npz.manifest").unlink()  # what a SIGKILL between members leaves: members, no manifest
+    (folder / "old_3.npz").unlink()
+    (folder / "old_4.npz").unlink()
+    (folder / "old_2.npz").unlink()
     with pytest.raises(InputError, match=r"2 \.npz files but no _npz\.manifest.*run the pipeline"):
         masks(folder).load()
 
