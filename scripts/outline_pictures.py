@@ -14,7 +14,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import shapely  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 from rasterio.windows import Window  # noqa: E402

@@ -48,9 +48,10 @@ def test_sigkilled_training_resumes_to_the_uninterrupted_result(tmp_path):
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
     assert not (tmp_path / "killed.json").exists()
+    saved = epochs_saved(tmp_path / "killed")  # 2, or 3 on a slow machine
 
     output = finish(train(tmp_path / "killed", tmp_path / "killed.json"))
-    assert "resuming after epoch 2" in output
+    assert f"resuming after epoch {saved}" in output
     whole, resumed = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("whole", "killed"))
     assert resumed == whole
     assert len(whole["losses"]) == 4

@@ -10,9 +10,8 @@ import geopandas as gpd
 import pandas as pd
 import numpy as np
 import pyogrio
-import pyogrio.raw
 import shapely
-from pyogrio.raw import detect_write_driver
+from pyogrio.raw import detect_write_driver, read as read_raw
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 from pyproj import CRS
@@ -113,7 +112,8 @@ class VectorFileDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | Geo
         """Refuse to guess: with several layers and none named, GDAL would read the first and lose the rest."""
         if self._layer is not None:
             return
-        layers = [str(name) for name in pyogrio.list_layers(self._filepath)[:, 0]]
+        # tables without geometry (a QGIS style table: layer_styles) are not layers to choose from
+        layers = [str(name) for name, geometry in pyogrio.list_layers(self._filepath) if geometry is not None]
         if len(layers) > 1:
             raise InputError(f"{self._filepath}: holds {len(layers)} layers ({', '.join(layers)}); name the one "
                              "to read with layer: in its catalog entry (conf/base/catalog.yml), or merge them "
@@ -122,7 +122,7 @@ class VectorFileDataset(AbstractDataset[gpd.GeoDataFrame, gpd.GeoDataFrame | Geo
     def _read_marking_malformed(self) -> gpd.GeoDataFrame:
         """The layer with a null geometry for each feature whose geometry is malformed (e.g. a ring that does
         not close), and ``attrs["malformed"]``: position -> GEOS's reason, for the label report."""
-        meta, _, wkb, fields = pyogrio.raw.read(self._filepath, layer=self._layer)
+        meta, _, wkb, fields = read_raw(self._filepath, layer=self._layer, **self._load_args)
         geometry = shapely.from_wkb(wkb, on_invalid="ignore")
         malformed = {}
         for position in np.flatnonzero(np.equal(geometry, None) & np.not_equal(wkb, None)):

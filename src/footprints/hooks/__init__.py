@@ -7,5 +7,5 @@ from footprints.hooks.run_description import MlflowRunDescription
 from footprints.hooks.torchrun import TorchrunHook
 from footprints.hooks.training_resume import ResumeTrainingRun
 
-__all__ = ["DaskHook", "MlflowRunDescription", "ProjectChecks", "ResumeTrainingRun", "TorchrunHook", "TrackedRunsMlflowHook",
-           "UntrackedRank"]
+__all__ = ["DaskHook", "MlflowRunDescription", "ProjectChecks", "ResumeTrainingRun", "TorchrunHook",
+           "TrackedRunsMlflowHook", "UntrackedRank"]

@@ -18,7 +18,7 @@ import shapely
 
 from footprints.classes import CLASS_NAMES
 from footprints.errors import InputError
-from footprints.postprocess.robust import iou
+from footprints.postprocess.robust import grid_for, iou
 
 REPEAT_IOU = 0.9  # two label polygons overlapping this much are one building traced twice
 
@@ -166,7 +166,7 @@ def _drop_repeats(labels: gpd.GeoDataFrame, report: list) -> gpd.GeoDataFrame:
     geoms = labels.geometry.values
     i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     i, j = i[i < j], j[i < j]
-    overlap, _ = iou(geoms[i], geoms[j])
+    overlap, _ = iou(geoms[i], geoms[j], grid_for(labels.crs))
     i, j, overlap = i[overlap >= REPEAT_IOU], j[overlap >= REPEAT_IOU], overlap[overlap >= REPEAT_IOU]
     first: dict[int, tuple[int, float]] = {}
     for a, b, value in zip(i, j, overlap):  # each repeat points to the earliest feature it repeats

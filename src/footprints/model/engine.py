@@ -238,7 +238,8 @@ def _resume(checkpoint: Checkpoint, model: nn.Module, optimizer: torch.optim.Opt
     scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
-    restore_random_state(state["random"], generators)
+    if distributed.world_size() == 1:  # under torchrun each process keeps its own seeded streams
+        restore_random_state(state["random"], generators)
     print(f"resuming after epoch {len(state['history'])} from {checkpoint.path}", flush=True)
     return state["history"]
 

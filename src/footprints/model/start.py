@@ -29,7 +29,7 @@ def start_weights(initial: ModelWeights | None, starter: ModelWeights | None, pa
     config = starter.config or {}
     differs = [key for key in ("arch", "bands") if config.get(key) != params[key]]
     if differs:
-        log.warning("starter model %s not used: its %s differ from training.%s (%s); training from scratch",
+        log.warning("starter model %s not used: its %s differ from training.%s (%s); starting without it",
                     starter.source, " and ".join(differs), "/".join(differs),
                     ", ".join(f"{config.get(k)!r} vs {params[k]!r}" for k in differs))
         return None

@@ -22,7 +22,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from footprints.geo import ground_pixel_size, reproject
 from footprints.postprocess.merge import SCORE_COLUMNS, detections_frame, merge_detections
 from footprints.postprocess.regularise import squared_outlines
-from footprints.postprocess.robust import overlay, valid_polygons
+from footprints.postprocess.robust import grid_for, overlay, valid_polygons
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ def inside_image(buildings: gpd.GeoDataFrame, documents: Sequence[dict[str, Any]
     if buildings.empty or not boxes:
         return buildings
     geoms = buildings.geometry.values
-    cut = overlay(shapely.intersection, np.asarray(geoms, dtype=object), shapely.union_all(boxes))
+    cut = overlay(shapely.intersection, np.asarray(geoms, dtype=object), shapely.union_all(boxes),
+                  grid_for(buildings.crs))
     kept = valid_polygons(np.where(np.equal(cut, None), np.asarray(geoms, dtype=object), cut))
     present = ~shapely.is_empty(kept)
     multi = [g if isinstance(g, MultiPolygon) else MultiPolygon([g]) for g in kept[present]]

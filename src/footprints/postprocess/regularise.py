@@ -19,9 +19,8 @@ import warnings
 
 import geopandas as gpd
 import numpy as np
-import shapely
 
-from footprints.postprocess.robust import iou, valid_polygons
+from footprints.postprocess.robust import iou, union_rows, valid_polygons
 
 MIN_IOU = 0.8  # a squared outline must keep this much of the merged one, or the merged one stays
 SIMPLIFY_PX = 6.0  # about 0.45 m at 7.5 cm: the uncertainty of a mask at a wall, not a pixel
@@ -41,9 +40,16 @@ def squared_outlines(outlines: np.ndarray, crs: object, pixel: float) -> tuple[n
                                           parallel_threshold=PARALLEL_PX * pixel, allow_circles=False,
                                           neighbor_alignment=False)
     result = np.array(outlines, dtype=object)
-    parts = squared.groupby("building").geometry.agg(lambda g: shapely.union_all(g.values))
+    parts = squared.groupby("building").geometry.agg(lambda g: union_rows(_row(g.values))[0][0])
     candidates = valid_polygons(np.asarray(parts.to_numpy(), dtype=object))
     close, _ = iou(candidates, result[parts.index.to_numpy()])
     use = close >= MIN_IOU
     result[parts.index.to_numpy()[use]] = candidates[use]
     return result, len(outlines) - int(use.sum())
+
+
+def _row(geoms: np.ndarray) -> np.ndarray:
+    """The parts the library split one outline into, as one row for ``union_rows``."""
+    row = np.empty((1, len(geoms)), dtype=object)
+    row[0, :] = list(geoms)
+    return row

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 import shapely
+from pyproj import CRS
 from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
 
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 GRID_M = 0.001  # snap-rounding grid of the fallback, in metres (the chain's set operations run in metres)
 
 Operation = Callable[..., np.ndarray]
+METRES_PER_DEGREE = 111_320.0  # at the equator: a degree is never longer, so the grid is never coarser
+
+
+def grid_for(crs: object) -> float:
+    """The fallback grid in the units of ``crs``: 1 mm, or the degrees that hold 1 mm (a geographic CRS)."""
+    return GRID_M / METRES_PER_DEGREE if getattr(CRS.from_user_input(crs), "is_geographic", False) else GRID_M
 
 
 def overlay(operation: Operation, a: np.ndarray, b: np.ndarray | BaseGeometry, grid: float = GRID_M

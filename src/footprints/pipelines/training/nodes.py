@@ -63,7 +63,8 @@ def _train(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Cal
     model = build_model(arch=params["arch"], tile_size=tile_size, pretrained=params["pretrained"],
                         in_channels=len(params["bands"]), input_scale=params["input_scale"], **start)
     log.info("training %s on %s, weights from %s", params["arch"], device, model.weights_origin)
-    checkpoint = training_checkpoint(params, tile_split, model, tile_size)
+    start_id = initial_weights.fingerprint if initial_weights is not None else model.weights_origin
+    checkpoint = training_checkpoint(params, tile_split, start_id, tile_size)
     config = {"tile_size": tile_size, **{k: params[k] for k in MODEL_CONFIG_KEYS}}
     history = fit(model, loaders["train"], loaders["val"], epochs=params["epochs"], lr=params["lr"],
                   weight_decay=params["weight_decay"], device=device, optimizer=params["optimizer"],
@@ -98,16 +99,16 @@ def _snapshots(model: Any, config: dict[str, Any], checkpoint: Any, params: dict
     return save
 
 
-def training_checkpoint(params: dict[str, Any], tile_split: pd.DataFrame, model: Any, tile_size: int
-                        ) -> Any:
+def training_checkpoint(params: dict[str, Any], tile_split: pd.DataFrame, start: str, tile_size: int) -> Any:
     """The epoch checkpoint of this run, named by what determines its result: the parameters (but speed
-    settings), the training data and the start weights. ``None`` when ``checkpoint_dir`` is null."""
+    settings), the training data and the start (``start``: the fingerprint of the weights fine-tuned from, or
+    the origin of the others, which the seed among the parameters makes the same in every process).
+    ``None`` when ``checkpoint_dir`` is null."""
     if not params.get("checkpoint_dir"):
         return None
     from footprints.model.checkpoint import Checkpoint, run_params
 
     kept = run_params(params)
-    start = ModelWeights(model.state_dict()).fingerprint
     data = provenance("", tile_split, [], params, "")["data_fingerprint"]
     identity = hashlib.sha256(repr((sorted(kept.items()), tile_size, data, start)).encode()).hexdigest()[:16]
     return Checkpoint(params["checkpoint_dir"], identity, kept)
@@ -187,7 +188,9 @@ def _epoch_sampler(instances: Any, params: dict[str, Any], generator: torch.Gene
     weight = params.get("empty_tile_weight", 1.0)
     if weight == 1.0:
         return RandomSampler(range(len(instances)), num_samples=min(count, len(instances)), generator=generator)
-    weights = torch.tensor([1.0 if count > 0 else float(weight) for count in instances])
+    weights = torch.tensor([1.0 if n > 0 else float(weight) for n in instances])
+    if not weights.any():  # no tile has buildings: every tile alike
+        weights = torch.ones(len(instances))
     return WeightedRandomSampler(weights, num_samples=count, replacement=True, generator=generator)
 
 
