@@ -1,7 +1,7 @@
 """Draw the outlines a model's detections become, for docs/outputs.md: raw mask outline (no simplification),
 simplified by one pixel, and squared, over the tile's pixels.
 
-    python scripts/outline_pictures.py MODEL.safetensors IMAGE.tif --row 448 --col 4704 --out docs/img/outlines.png
+    python scripts/outline_pictures.py MODEL.safetensors IMAGE.tif --row 448 --col 4704 --out docs/img/outlines.jpg
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("image", type=Path)
     parser.add_argument("--row", type=int, default=0)
     parser.add_argument("--col", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("docs/img/outlines.png"))
+    parser.add_argument("--out", type=Path, default=Path("docs/img/outlines.jpg"))
     args = parser.parse_args()
     weights = read_weights(args.model)
     config = weights.config
@@ -68,7 +68,7 @@ def main() -> None:
         axis.set_axis_off()
     figure.tight_layout(rect=(0, 0, 1, 0.97))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(args.out)
+    figure.savefig(args.out, pil_kwargs={"quality": 85} if args.out.suffix == ".jpg" else None)
     print(args.out)
 
 

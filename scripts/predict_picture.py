@@ -1,6 +1,6 @@
-"""Draw `footprints predict` buildings over their image (docs/img/starter_predict.png in the README).
+"""Draw `footprints predict` buildings over their image (docs/img/starter_predict.jpg in the README).
 
-    python scripts/predict_picture.py IMAGE.tif predictions/buildings/IMAGE.gpkg --out docs/img/starter_predict.png \\
+    python scripts/predict_picture.py IMAGE.tif predictions/buildings/IMAGE.gpkg --out docs/img/starter_predict.jpg \\
         [--truth labels.geojson] [--window COL ROW WIDTH HEIGHT]
 """
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("buildings", type=Path)
     parser.add_argument("--truth", type=Path)
     parser.add_argument("--window", type=int, nargs=4, metavar=("COL", "ROW", "WIDTH", "HEIGHT"))
-    parser.add_argument("--out", type=Path, default=Path("docs/img/starter_predict.png"))
+    parser.add_argument("--out", type=Path, default=Path("docs/img/starter_predict.jpg"))
     args = parser.parse_args()
     with rasterio.open(args.image) as src:
         window = Window(*args.window) if args.window else Window(0, 0, src.width, src.height)
@@ -55,7 +55,7 @@ def main() -> None:
     axis.set_title(f"{args.image.name}: {len(found)} buildings ({legend})", fontsize=11)
     figure.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(args.out)
+    figure.savefig(args.out, pil_kwargs={"quality": 85} if args.out.suffix == ".jpg" else None)
     print(args.out)
 
 
