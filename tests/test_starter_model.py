@@ -12,6 +12,8 @@ import shutil
 import geopandas as gpd
 import numpy as np
 import pytest
+import rasterio
+import shapely
 from click.testing import CliRunner
 
 from footprints.__main__ import cli
@@ -23,7 +25,7 @@ from tests.conftest import PROJECT, SAMPLE_IMAGE, SAMPLE_LABELS, run_kedro
 pytestmark = pytest.mark.slow
 
 STARTER = PROJECT / "models/starter-resnet18-gn.safetensors"
-REQUIRED_RECALL = 0.3  # of the sample's validation buildings, matched at IoU 0.5 (measured: see the model card)
+REQUIRED_RECALL = 0.3  # share of the buildings matched at IoU 0.5 (the model card measures 0.71 on the whole sample)
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +66,18 @@ def test_training_fine_tunes_from_the_starter_model_by_default(labelled_copy):
     with inside(labelled_copy):
         run_kedro(labelled_copy, ["training"], params={"training": {"epochs": 1, "num_workers": 0}})
     trained = read_weights(labelled_copy / "data/06_models/model.safetensors").config["training"]
-    assert trained["weights_origin"] == f"fine-tuned from {STARTER.relative_to(PROJECT)}"
+    assert trained["weights_origin"].startswith("fine-tuned from ")
+    assert trained["weights_origin"].endswith(str(STARTER.relative_to(PROJECT)))
 
 
 def test_predict_command_with_the_starter_model_finds_the_sample_buildings(tmp_path):
     result = CliRunner().invoke(cli, ["predict", str(STARTER), str(SAMPLE_IMAGE), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     found = gpd.read_file(tmp_path / "buildings/tanzania_sample.gpkg")
+    with rasterio.open(SAMPLE_IMAGE) as src:
+        image = shapely.box(*src.bounds)
     truth = gpd.read_file(SAMPLE_LABELS).to_crs(found.crs)
+    truth = truth[truth.intersection(image).area >= 0.5 * truth.area]  # the file covers more than the image
     assert len(found) and found.is_valid.all()
     hits = sum(bool((found.intersection(t).area / found.union(t).area >= 0.5).any()) for t in truth.geometry)
     assert hits / len(truth) >= REQUIRED_RECALL
@@ -85,6 +91,7 @@ def test_mlflow_pyfunc_of_the_starter_model_takes_a_score_threshold(tmp_path):
     from footprints.model.mlflow_model import BuildingDetector
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("starter")  # not the experiment an earlier test's run left active
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="detector", python_model=BuildingDetector(),
                                        artifacts={"weights": str(STARTER)}, signature=detector_signature())
