@@ -33,21 +33,12 @@ from footprints.postprocess.buildings import image_buildings
 from footprints.postprocess.challenge import challenge_table
 from footprints.postprocess.tile_polygons import tile_prediction
 from tests.conftest import project_params
+from tests.postprocess.test_merge import Instance
 
 IMAGE_CRSS = ("EPSG:32737", "EPSG:4326", "EPSG:3857")
 OUTSIDE = 1e-6  # how far a building may reach outside the image, as a fraction of the image's size
 AREA_NOISE = 1e-9  # m2 per metre of outline a part may lack of min_area_m2: float noise of CRS round trips
 METRES_PER_DEGREE = 111_320.0
-
-
-@dataclass
-class Instance:
-    """A ``PredictedInstance`` of ``footprints.postprocess.tile_polygons``."""
-
-    mask: np.ndarray
-    class_id: int
-    score: float
-    class_scores: dict[str, float]
 
 
 @dataclass
