@@ -62,7 +62,7 @@ def _train(tiles: dict[str, Callable[[], Raster]], instance_masks: dict[str, Cal
         if initial_weights is not None else {}
     model = build_model(arch=params["arch"], tile_size=tile_size, pretrained=params["pretrained"],
                         in_channels=len(params["bands"]), input_scale=params["input_scale"], **start)
-    log.info("training %s on %s, weights from %s", params["arch"], device, model.weights_origin)
+    log.info("training %s on %s; start: %s", params["arch"], device, model.weights_origin)
     start_id = initial_weights.fingerprint if initial_weights is not None else model.weights_origin
     checkpoint = training_checkpoint(params, tile_split, start_id, tile_size)
     config = {"tile_size": tile_size, **{k: params[k] for k in MODEL_CONFIG_KEYS}}
