@@ -23,8 +23,8 @@ from tests.model.real_tiles import busiest_apart, lazy, real_tiles, split_of
 
 TILE = 256
 # v1 from scratch, no augmentation (memorising 2 tiles, not 16 views of them), AdamW: fits in about 50 steps.
-TRAINING = {"arch": "maskrcnn_resnet50_fpn", "pretrained": "none", "optimizer": "adamw", "lr": 3e-4,
-            "weight_decay": 1e-4, "augment": False, "epochs": 50, "batch_size": 2, "num_workers": 0,
+TRAINING = {"arch": "maskrcnn_resnet50_fpn", "input_scale": 1.0, "pretrained": "none", "optimizer": "adamw",
+            "lr": 3e-4, "weight_decay": 1e-4, "augment": False, "epochs": 50, "batch_size": 2, "num_workers": 0,
             "device": "cpu", "torch_threads": 2, "checkpoint_dir": None}
 
 
