@@ -44,11 +44,14 @@ def image_buildings(documents: Sequence[dict[str, Any]], params: dict[str, Any])
         log.info("squared %d building outlines (%d kept as merged: the squared one strayed too far)",
                  len(buildings) - unchanged, unchanged)
         buildings = buildings.set_geometry(gpd.GeoSeries(squared, index=buildings.index, crs=buildings.crs))
-    return inside_image(building_schema(buildings, crs=metric).to_crs(image_crs), documents)
+    if buildings is not None:
+        buildings = inside_image(buildings.to_crs(image_crs), documents)
+    return building_schema(buildings, crs=image_crs)
 
 
 def inside_image(buildings: gpd.GeoDataFrame, documents: Sequence[dict[str, Any]]) -> gpd.GeoDataFrame:
-    """Buildings cut to the image (the union of the tiles' in-image boxes, in the image CRS): coordinates
+    """Buildings cut to the image (the union of the tiles' in-image boxes, in the image CRS; ``building_schema``
+    makes every one a MultiPolygon after): coordinates
     kept to 1/100 pixel in the tile documents, reprojections and squared walls may put a vertex a hair or a
     little more outside it, and every output polygon lies inside its image."""
     boxes = [shapely.box(*doc["in_image"]) for doc in documents if doc.get("in_image")]
@@ -59,8 +62,8 @@ def inside_image(buildings: gpd.GeoDataFrame, documents: Sequence[dict[str, Any]
                   grid_for(buildings.crs))
     kept = valid_polygons(np.where(np.equal(cut, None), np.asarray(geoms, dtype=object), cut))
     present = ~shapely.is_empty(kept)
-    multi = [g if isinstance(g, MultiPolygon) else MultiPolygon([g]) for g in kept[present]]
-    return buildings[present].set_geometry(gpd.GeoSeries(multi, index=buildings.index[present], crs=buildings.crs))
+    return buildings[present].set_geometry(gpd.GeoSeries(kept[present], index=buildings.index[present],
+                                                         crs=buildings.crs))
 
 
 def _tiles_in(tiles: dict[str, Any], src: CRS, dst: CRS, document: dict[str, Any]) -> dict[str, Any]:
